@@ -1,0 +1,116 @@
+"""The error contract.
+
+Every failure the service knows about is a subclass of :class:`VideojobsError`. The API maps
+each class to an HTTP status and the OpenAI error body; in Step Functions the class name is
+the ASL error name that ``Retry`` and ``Catch`` match, so renaming a class is a breaking change
+to ``infra/statemachine/*.asl.json``.
+"""
+
+from __future__ import annotations
+
+
+class VideojobsError(Exception):
+    """Base of every error this service raises on purpose."""
+
+
+# --- provider --------------------------------------------------------------------------------
+
+
+class ProviderError(VideojobsError):
+    """The video provider could not do what was asked.
+
+    ``request_id`` is the provider's ``x-request-id`` when it sent one: quote it to its support.
+    The message never contains the provider key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status_code is not None:
+            parts.append(f"status={self.status_code}")
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.param:
+            parts.append(f"param={self.param}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts)
+
+
+class ProviderTransientError(ProviderError):
+    """5xx, timeout, connection reset or truncated body: safe to try again later."""
+
+
+class ProviderThrottledError(ProviderTransientError):
+    """429: try again after ``retry_after`` seconds (None when the provider did not say)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ProviderRejectedError(ProviderError):
+    """400/404/409/422: the provider refused the request; retrying the same request won't help."""
+
+
+class ProviderAuthError(ProviderError):
+    """401/403: the configured provider key is missing, wrong or lacks access."""
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+class InvalidWebhookSignatureError(VideojobsError):
+    """A webhook failed Standard Webhooks verification (any reason: headers, age, signature)."""
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+class JobNotFoundError(VideojobsError):
+    """No such job for this tenant (another tenant's job is 'not found' too)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"No video found with id '{job_id}'.")
+        self.job_id = job_id
+
+
+class StaleTransitionError(VideojobsError):
+    """A conditional write lost: the job had already moved on (duplicates, reordering)."""
+
+
+class JobCancelledError(VideojobsError):
+    """The job was cancelled while a workflow step was working on it."""
+
+
+class AssetsExpiredError(VideojobsError):
+    """The provider's download window closed before the assets were stored."""
+
+
+class InvalidRequestError(VideojobsError):
+    """A caller sent something we can't accept (mapped to HTTP 400 with ``param``)."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+class AuthenticationError(VideojobsError):
+    """Missing, unknown or revoked API key (HTTP 401)."""
