@@ -1,0 +1,102 @@
+"""Small corrections to moto 5.2's Step Functions API where it departs from AWS.
+
+* StartExecution without a name: AWS generates a UUID; moto names the execution "None",
+  so a second unnamed start fails with ExecutionAlreadyExists.
+* StopExecution's `error` and `cause` are dropped; AWS reports them on the aborted execution.
+* SendTaskFailure's `cause` is dropped; AWS hands it to the waiting state.
+* StopExecution during a `.waitForTaskToken` task is not noticed until the task times
+  out, and that timeout then turns the aborted execution into FAILED (States.Timeout).
+  Stopping now wakes the waiting task, and an aborted or timed-out program keeps its
+  status when a task still running afterwards fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_originals: dict[str, Callable[..., Any]] = {}
+
+
+def _start_execution(self: StepFunctionResponse) -> ActionResult:
+    arn = self._get_param("stateMachineArn")
+    name = self._get_param("name") or str(uuid.uuid4())
+    execution_input = self._get_param("input", if_none="{}")
+    execution = self.stepfunction_backend.start_execution(arn, name, execution_input)
+    return ActionResult(
+        {"executionArn": execution.execution_arn, "startDate": execution.start_date}
+    )
+
+
+def _stop_execution(self: StepFunctionResponse) -> ActionResult:
+    result: ActionResult = _originals["stop_execution"](self)
+    execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+    error = self._get_param("error")
+    cause = self._get_param("cause")
+    if error is not None or cause is not None:
+        execution.error = error
+        execution.cause = cause
+    worker = getattr(execution, "exec_worker", None)
+    environment = getattr(worker, "env", None)
+    if environment is not None:
+        for endpoint in list(environment.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+    return result
+
+
+def _set_error(self: Environment, error: Any) -> None:
+    if isinstance(self._program_state, ProgramStopped | ProgramTimedOut):
+        return
+    _originals["Environment.set_error"](self, error)
+
+
+def _send_task_failure(self: StepFunctionResponse) -> EmptyResult:
+    backend = self.stepfunction_backend
+    arguments: dict[str, Any] = {"error": self._get_param("error")}
+    # Only the executing backend (not the record-keeping one) knows about causes.
+    if isinstance(backend, StepFunctionsParserBackend):
+        arguments["cause"] = self._get_param("cause")
+    backend.send_task_failure(self._get_param("taskToken"), **arguments)
+    return EmptyResult()
+
+
+_REPLACEMENTS: dict[str, Callable[..., Any]] = {
+    "start_execution": _start_execution,
+    "stop_execution": _stop_execution,
+    "send_task_failure": _send_task_failure,
+}
+
+
+def install() -> None:
+    """Apply the corrections (idempotent)."""
+    with _lock:
+        for name, replacement in _REPLACEMENTS.items():
+            if name not in _originals:
+                _originals[name] = getattr(StepFunctionResponse, name)
+                setattr(StepFunctionResponse, name, replacement)
+        if "Environment.set_error" not in _originals:
+            _originals["Environment.set_error"] = Environment.set_error
+            Environment.set_error = _set_error  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Restore moto's own behaviour."""
+    with _lock:
+        for name, original in _originals.items():
+            if name == "Environment.set_error":
+                Environment.set_error = original  # type: ignore[method-assign]
+            else:
+                setattr(StepFunctionResponse, name, original)
+        _originals.clear()
