@@ -20,7 +20,7 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 --dist loadfile -q
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,376 @@
+"""The jobs table: the only module that reads or writes job items.
+
+Every write is conditional, so duplicated or reordered events (webhooks arrive unordered and
+repeat; Step Functions retries Lambda tasks) can never move a job backward: a write that
+would is refused by DynamoDB and reported as :class:`StaleTransitionError` or ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from videojobs import aws
+from videojobs.models.errors import JobNotFoundError, StaleTransitionError
+from videojobs.models.job import (
+    TERMINAL,
+    Job,
+    JobError,
+    JobStatus,
+    StoredAsset,
+    VideoRequest,
+)
+from videojobs.models.provider import ContentVariant
+from videojobs.settings import get_settings
+
+PROVIDER_ID_INDEX = "by-provider-video-id"
+TENANT_INDEX = "by-tenant"
+
+# Provider statuses in the order they can happen; a write only ever moves rightwards.
+PROVIDER_RANK = {"queued": 0, "in_progress": 1, "completed": 2, "failed": 2}
+
+
+def _table() -> Any:
+    return aws.dynamodb().Table(get_settings().jobs_table)
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return bool(exc.response["Error"]["Code"] == "ConditionalCheckFailedException")
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the models want int."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_item(job: Job) -> dict[str, Any]:
+    """The stored item for a job (sparse: absent values are not written)."""
+    item: dict[str, Any] = {
+        "job_id": job.job_id,
+        "tenant_id": job.tenant_id,
+        "status": job.status.value,
+        "version": job.version,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        # Listing key: creation time first, id as a tie-breaker so the order is total.
+        "created_key": f"{job.created_at:012d}#{job.job_id}",
+        "request": job.request.model_dump(exclude_none=True),
+        "progress": job.progress,
+        "metadata": dict(job.metadata),
+    }
+    optional = {
+        "provider_video_id": job.provider_video_id,
+        "provider_status": job.provider_status,
+        "task_token": job.task_token,
+        "submit_attempted_at": job.submit_attempted_at,
+        "completed_at": job.completed_at,
+        "provider_expires_at": job.provider_expires_at,
+        "execution_arn": job.execution_arn,
+    }
+    item.update({k: v for k, v in optional.items() if v is not None})
+    if job.provider_status is not None:
+        item["provider_rank"] = PROVIDER_RANK[job.provider_status]
+    if job.error is not None:
+        item["error"] = job.error.model_dump()
+    if job.provider_error is not None:
+        item["provider_error"] = job.provider_error.model_dump()
+    if job.assets:
+        item["assets"] = {k: v.model_dump() for k, v in job.assets.items()}
+    return item
+
+
+def from_item(item: Mapping[str, Any]) -> Job:
+    """The job for a stored item."""
+    data = _plain(dict(item))
+    return Job(
+        job_id=data["job_id"],
+        tenant_id=data["tenant_id"],
+        status=JobStatus(data["status"]),
+        version=data.get("version", 0),
+        created_at=data["created_at"],
+        updated_at=data.get("updated_at", data["created_at"]),
+        request=VideoRequest.model_validate(data["request"]),
+        progress=data.get("progress", 0),
+        provider_video_id=data.get("provider_video_id"),
+        provider_status=data.get("provider_status"),
+        task_token=data.get("task_token"),
+        submit_attempted_at=data.get("submit_attempted_at"),
+        completed_at=data.get("completed_at"),
+        provider_expires_at=data.get("provider_expires_at"),
+        error=JobError.model_validate(data["error"]) if "error" in data else None,
+        provider_error=(
+            JobError.model_validate(data["provider_error"]) if "provider_error" in data else None
+        ),
+        assets={k: StoredAsset.model_validate(v) for k, v in data.get("assets", {}).items()},
+        metadata=data.get("metadata", {}),
+        execution_arn=data.get("execution_arn"),
+    )
+
+
+def create(job: Job) -> Job:
+    """Store a new job; a second create with the same id is refused."""
+    try:
+        _table().put_item(Item=to_item(job), ConditionExpression="attribute_not_exists(job_id)")
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            raise StaleTransitionError(f"job {job.job_id} already exists") from exc
+        raise
+    return job
+
+
+def get(job_id: str) -> Job:
+    """The job, read consistently; :class:`JobNotFoundError` when there is none."""
+    item = _table().get_item(Key={"job_id": job_id}, ConsistentRead=True).get("Item")
+    if item is None:
+        raise JobNotFoundError(job_id)
+    return from_item(item)
+
+
+def get_for_tenant(tenant_id: str, job_id: str) -> Job:
+    """The job if it belongs to ``tenant_id``; another tenant's job is not found."""
+    job = get(job_id)
+    if job.tenant_id != tenant_id:
+        raise JobNotFoundError(job_id)
+    return job
+
+
+def find_by_provider_id(provider_video_id: str) -> Job | None:
+    """The job that owns a provider video, if any (GSI, then a consistent read)."""
+    resp = _table().query(
+        IndexName=PROVIDER_ID_INDEX,
+        KeyConditionExpression="provider_video_id = :v",
+        ExpressionAttributeValues={":v": provider_video_id},
+        Limit=1,
+    )
+    items = resp.get("Items", [])
+    if not items:
+        return None
+    return get(str(items[0]["job_id"]))
+
+
+def _update(
+    job_id: str,
+    sets: Mapping[str, Any],
+    condition: str,
+    values: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
+    removes: Iterable[str] = (),
+) -> Job:
+    """One conditional update that bumps ``version``; returns the job as written."""
+    set_parts = [f"#f_{name} = :f_{name}" for name in sets]
+    set_parts.append("#version = if_not_exists(#version, :zero) + :one")
+    expression = "SET " + ", ".join(set_parts)
+    remove_list = list(removes)
+    if remove_list:
+        expression += " REMOVE " + ", ".join(f"#r_{name}" for name in remove_list)
+    attr_names = {f"#f_{name}": name for name in sets}
+    attr_names.update({f"#r_{name}": name for name in remove_list})
+    attr_names.update({"#version": "version", "#job_id": "job_id"})
+    attr_names.update(names or {})
+    attr_values: dict[str, Any] = {f":f_{name}": value for name, value in sets.items()}
+    attr_values.update({":zero": 0, ":one": 1})
+    attr_values.update(values or {})
+    resp = _table().update_item(
+        Key={"job_id": job_id},
+        UpdateExpression=expression,
+        ConditionExpression=f"attribute_exists(#job_id) AND ({condition})",
+        ExpressionAttributeNames=attr_names,
+        ExpressionAttributeValues=attr_values,
+        ReturnValues="ALL_NEW",
+    )
+    return from_item(resp["Attributes"])
+
+
+def _status_in(statuses: Iterable[JobStatus]) -> tuple[str, dict[str, str], dict[str, str]]:
+    values = {f":s_{s.value}": s.value for s in statuses}
+    return f"#status IN ({', '.join(values)})", {"#status": "status"}, values
+
+
+def transition(
+    job_id: str,
+    to: JobStatus,
+    *,
+    allowed_from: Iterable[JobStatus],
+    fields: Mapping[str, Any] | None = None,
+    removes: Iterable[str] = (),
+) -> Job:
+    """Move a job to ``to`` if it is in one of ``allowed_from``.
+
+    Raises :class:`StaleTransitionError` when the job had already moved elsewhere, so a
+    duplicate finalize or a cancel racing a completion resolves to exactly one winner.
+    """
+    condition, names, values = _status_in(allowed_from)
+    sets = {"status": to.value, "updated_at": _now(), **(fields or {})}
+    try:
+        return _update(job_id, sets, condition, values, names, removes)
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            raise StaleTransitionError(
+                f"job {job_id} is no longer in a state that allows {to}"
+            ) from exc
+        raise
+
+
+def mark_submit_attempt(job_id: str) -> Job:
+    """Note that a provider create is about to be sent (only while the job is queued)."""
+    return transition(
+        job_id,
+        JobStatus.QUEUED,
+        allowed_from=[JobStatus.QUEUED],
+        fields={"submit_attempted_at": _now()},
+    )
+
+
+def clear_submit_attempt(job_id: str) -> None:
+    """Forget an attempt the provider definitely refused (nothing was created)."""
+    condition, names, values = _status_in([JobStatus.QUEUED])
+    try:
+        _update(
+            job_id,
+            {"updated_at": _now()},
+            f"{condition} AND attribute_not_exists(provider_video_id)",
+            values,
+            names,
+            removes=["submit_attempted_at"],
+        )
+    except ClientError as exc:
+        if not _conditional_failed(exc):
+            raise
+
+
+def record_submission(job_id: str, provider_video_id: str, provider_status: str) -> Job:
+    """Bind the provider's video to the job, once, and only while it is still queued.
+
+    A cancel that landed first wins: the write is refused and the caller deletes the video.
+    """
+    condition, names, values = _status_in([JobStatus.QUEUED])
+    sets: dict[str, Any] = {
+        "provider_video_id": provider_video_id,
+        "provider_status": provider_status,
+        "provider_rank": PROVIDER_RANK[provider_status],
+        "updated_at": _now(),
+    }
+    if provider_status == "in_progress":
+        sets["status"] = JobStatus.IN_PROGRESS.value
+    try:
+        return _update(
+            job_id,
+            sets,
+            f"{condition} AND attribute_not_exists(provider_video_id)",
+            values,
+            names,
+        )
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            raise StaleTransitionError(f"job {job_id} was not waiting for a submission") from exc
+        raise
+
+
+def record_provider_status(
+    job_id: str,
+    provider_status: str,
+    *,
+    progress: int | None = None,
+    expires_at: int | None = None,
+    error: JobError | None = None,
+) -> Job:
+    """Record what the provider says about the job's video, if it is news.
+
+    News is a later provider status, or the same one with more progress. Anything else (a
+    duplicate or late webhook, a poll that crossed a webhook) leaves the item untouched and
+    returns the job as stored.
+    """
+    rank = PROVIDER_RANK[provider_status]
+    terminal = {f":t_{s.value}": s.value for s in TERMINAL}
+    sets: dict[str, Any] = {
+        "provider_status": provider_status,
+        "provider_rank": rank,
+        "updated_at": _now(),
+    }
+    if progress is not None:
+        sets["progress"] = progress
+    if expires_at is not None:
+        sets["provider_expires_at"] = expires_at
+    if error is not None:
+        sets["provider_error"] = error.model_dump()
+    values: dict[str, Any] = {":rank": rank, ":progress": progress or 0, **terminal}
+    condition = (
+        f"NOT #status IN ({', '.join(terminal)}) AND (attribute_not_exists(provider_rank)"
+        " OR provider_rank < :rank OR (provider_rank = :rank AND progress < :progress))"
+    )
+    names = {"#status": "status"}
+    if provider_status == "in_progress":
+        # queued -> in_progress is the one job-status change a provider update makes itself.
+        sets["status"] = JobStatus.IN_PROGRESS.value
+    try:
+        return _update(job_id, sets, condition, values, names)
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            return get(job_id)
+        raise
+
+
+def claim_progress_check(job_id: str, min_interval: int) -> bool:
+    """Take the right to ask the provider for this job's progress now.
+
+    At most one caller wins per ``min_interval`` seconds, however many clients poll the job.
+    """
+    now = _now()
+    condition, names, values = _status_in([JobStatus.QUEUED, JobStatus.IN_PROGRESS])
+    try:
+        _table().update_item(
+            Key={"job_id": job_id},
+            UpdateExpression="SET progress_checked_at = :now",
+            ConditionExpression=(
+                f"{condition} AND (attribute_not_exists(progress_checked_at)"
+                " OR progress_checked_at <= :due)"
+            ),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={**values, ":now": now, ":due": now - min_interval},
+        )
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
+def store_task_token(job_id: str, task_token: str) -> Job:
+    """Remember the token that wakes the job's workflow; refused once the job is terminal."""
+    condition, names, values = _status_in([JobStatus.QUEUED, JobStatus.IN_PROGRESS])
+    try:
+        return _update(
+            job_id, {"task_token": task_token, "updated_at": _now()}, condition, values, names
+        )
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            raise StaleTransitionError(f"job {job_id} is already finished") from exc
+        raise
+
+
+def record_assets(job_id: str, assets: Mapping[ContentVariant, StoredAsset]) -> Job:
+    """Attach the stored files to a job that is still running."""
+    condition, names, values = _status_in([JobStatus.QUEUED, JobStatus.IN_PROGRESS])
+    sets = {"assets": {k: v.model_dump() for k, v in assets.items()}, "updated_at": _now()}
+    try:
+        return _update(job_id, sets, condition, values, names)
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            raise StaleTransitionError(
+                f"job {job_id} finished before its assets were stored"
+            ) from exc
+        raise

@@ -1,0 +1,55 @@
+"""The state machine's Lambda tasks. Each parses its payload and calls one logic function.
+
+Errors propagate as raised: the exception class name is the error name that the ASL's
+Retry/Catch match (see infra/statemachine/video_job.asl.json).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from videojobs.logic import apply_provider_status, finalize_job, store_assets, submit_job
+from videojobs.observability import logger
+
+
+def _job_id(event: dict[str, Any]) -> str:
+    job_id = str(event["job_id"])
+    logger.append_keys(job_id=job_id)
+    return job_id
+
+
+@logger.inject_lambda_context(clear_state=True)
+def submit(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return submit_job.submit(_job_id(event)).model_dump()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def await_completion(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    woke = apply_provider_status.park(_job_id(event), str(event["task_token"]))
+    return {"parked": True, "woke_itself": woke}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def check_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    interval = int(event.get("interval_seconds") or 1)
+    return apply_provider_status.check(_job_id(event), interval).model_dump()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def store(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    job = store_assets.store(_job_id(event))
+    return {"assets": sorted(job.assets)}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    job = finalize_job.finalize(_job_id(event))
+    return {"status": job.status.value}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    job = finalize_job.fail(_job_id(event), event.get("error"))
+    return {"status": job.status.value, "error": job.error.model_dump() if job.error else None}

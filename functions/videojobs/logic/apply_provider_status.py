@@ -1,0 +1,138 @@
+"""Provider status reaches a job three ways: a webhook, a status check, or a parked step
+finding that a webhook already arrived. All three funnel through the forward-only writes of
+``dal.jobs``, and whichever sees both a terminal status and a task token wakes the workflow.
+"""
+
+from __future__ import annotations
+
+import math
+
+from videojobs import workflow
+from videojobs.dal import jobs
+from videojobs.logic.provider_access import get_provider
+from videojobs.logic.submit_job import StepOutcome
+from videojobs.models.errors import (
+    JobCancelledError,
+    ProviderError,
+    ProviderThrottledError,
+    StaleTransitionError,
+)
+from videojobs.models.job import Job, JobError
+from videojobs.models.webhook import ProviderEvent
+from videojobs.observability import logger
+from videojobs.settings import get_settings
+
+TERMINAL_PROVIDER = frozenset({"completed", "failed"})
+
+
+def _wake_if_done(job: Job) -> bool:
+    if job.provider_status in TERMINAL_PROVIDER and job.task_token:
+        return workflow.wake(job.task_token, {"provider_status": job.provider_status})
+    return False
+
+
+def park(job_id: str, task_token: str) -> bool:
+    """Store the workflow's task token; wake it at once if the video already finished.
+
+    Returns True if it woke the workflow itself.
+    """
+    try:
+        job = jobs.store_task_token(job_id, task_token)
+    except StaleTransitionError as exc:
+        raise JobCancelledError(f"job {job_id} ended while waiting") from exc
+    return _wake_if_done(job)
+
+
+def apply_webhook(event: ProviderEvent) -> str:
+    """Record a provider event on the job that owns the video and wake its workflow.
+
+    Returns what happened: ``woken``, ``recorded`` (no parked workflow right now: the next
+    status check or park picks it up) or ``unknown_video``.
+    """
+    job = jobs.find_by_provider_id(event.data.id)
+    if job is None:
+        return "unknown_video"
+    status = "completed" if event.type == "video.completed" else "failed"
+    updated = jobs.record_provider_status(
+        job.job_id, status, progress=100 if status == "completed" else None
+    )
+    logger.append_keys(job_id=job.job_id)
+    return "woken" if _wake_if_done(updated) else "recorded"
+
+
+def refresh_progress(job: Job) -> Job:
+    """Bring a running job's progress up to date for someone who is watching it.
+
+    Called by reads of the job, at most once per ``progress_refresh_seconds`` per job; a
+    provider error leaves the job as it was (a read must not fail because the provider is
+    slow). A terminal status found this way also wakes the workflow early.
+    """
+    settings = get_settings()
+    if job.status.is_terminal or not job.provider_video_id:
+        return job
+    if not jobs.claim_progress_check(job.job_id, settings.progress_refresh_seconds):
+        return job
+    try:
+        video = get_provider().retrieve(job.provider_video_id).video
+    except ProviderError as exc:
+        logger.info(
+            "progress refresh skipped", extra={"job_id": job.job_id, "error": type(exc).__name__}
+        )
+        return job
+    error = (
+        JobError(code=video.error.code, message=video.error.message or "Generation failed.")
+        if video.error is not None
+        else None
+    )
+    updated = jobs.record_provider_status(
+        job.job_id,
+        video.status.value,
+        progress=video.progress,
+        expires_at=video.expires_at,
+        error=error,
+    )
+    _wake_if_done(updated)
+    return updated
+
+
+def check(job_id: str, interval_seconds: int) -> StepOutcome:
+    """One status check at the provider; returns the status and the next poll interval.
+
+    The interval doubles each time up to the configured maximum, and is never shorter than
+    the provider's own ``openai-poll-after-ms`` hint.
+    """
+    settings = get_settings()
+    job = jobs.get(job_id)
+    if job.status.is_terminal:
+        raise JobCancelledError(f"job {job_id} is already {job.status.value}")
+    grown = min(settings.max_poll_interval_seconds, max(1, interval_seconds * 2))
+    if not job.provider_video_id:
+        raise JobCancelledError(f"job {job_id} has no provider video")
+    try:
+        retrieved = get_provider().retrieve(job.provider_video_id)
+    except ProviderThrottledError as exc:
+        wait = math.ceil(exc.retry_after) if exc.retry_after is not None else grown
+        return StepOutcome(
+            outcome="throttled",
+            provider_status=job.provider_status or "queued",
+            interval_seconds=min(settings.max_poll_interval_seconds, max(grown, wait)),
+        )
+    video = retrieved.video
+    error = (
+        JobError(code=video.error.code or "generation_failed", message=video.error.message or "")
+        if video.error is not None
+        else None
+    )
+    updated = jobs.record_provider_status(
+        job_id,
+        video.status.value,
+        progress=video.progress,
+        expires_at=video.expires_at,
+        error=error,
+    )
+    hint = math.ceil(retrieved.poll_after_ms / 1000) if retrieved.poll_after_ms else 0
+    return StepOutcome(
+        outcome="checked",
+        provider_status=updated.provider_status or video.status.value,
+        interval_seconds=max(grown, min(hint, settings.max_poll_interval_seconds)),
+    )

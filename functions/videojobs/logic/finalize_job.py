@@ -1,0 +1,190 @@
+"""The ends of a job: completed, failed, or rescued by the reaper. Each one releases the
+job's concurrency slot, and each one is safe to run twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from videojobs import eventbus
+from videojobs.dal import control, jobs
+from videojobs.logic.provider_access import get_provider
+from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
+from videojobs.models.job import Job, JobError, JobStatus
+from videojobs.observability import logger, metrics
+
+_RUNNING = [JobStatus.QUEUED, JobStatus.IN_PROGRESS]
+
+# State machine error name -> (code, message, retryable, billed). The names are the error
+# classes of videojobs.models.errors plus the States.* errors Step Functions raises itself.
+_FAILURES: dict[str, tuple[str, str, bool, bool]] = {
+    "ProviderTransientError": (
+        "provider_unavailable",
+        "The provider did not answer after several attempts.",
+        True,
+        False,
+    ),
+    "ProviderThrottledError": (
+        "provider_rate_limited",
+        "The provider kept rate-limiting the request.",
+        True,
+        False,
+    ),
+    "ProviderAuthError": (
+        "provider_auth_failed",
+        "The provider refused the configured credentials.",
+        True,
+        False,
+    ),
+    "ProviderRejectedError": (
+        "provider_rejected",
+        "The provider rejected the request.",
+        False,
+        False,
+    ),
+    "AssetsExpiredError": (
+        "assets_expired",
+        "The provider's download window closed before the video was stored.",
+        False,
+        True,
+    ),
+    "States.Timeout": ("timeout", "The job ran out of time.", True, False),
+    "ProviderVideoFailed": (
+        "generation_failed",
+        "The provider failed to generate the video.",
+        False,
+        False,
+    ),
+}
+
+
+def _cause_message(cause: str | None) -> str | None:
+    """The exception message a Lambda task failed with (its Cause is a JSON document)."""
+    if not cause:
+        return None
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause[:500]
+    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
+        return str(parsed["errorMessage"])[:500]
+    return None
+
+
+def _reported_failure(job: Job) -> JobError | None:
+    """The provider's own reason for a failed video (a webhook says only that it failed)."""
+    if job.provider_error is not None:
+        return job.provider_error
+    if not job.provider_video_id:
+        return None
+    try:
+        video = get_provider().retrieve(job.provider_video_id).video
+    except ProviderError:
+        logger.warning(
+            "could not fetch the provider's failure reason", extra={"job_id": job.job_id}
+        )
+        return None
+    if video.error is None:
+        return None
+    return JobError(code=video.error.code, message=video.error.message or "Generation failed.")
+
+
+def normalise_error(job: Job, error: dict[str, Any] | None) -> JobError:
+    """A job-level error for a state machine error (``{"Error": ..., "Cause": ...}``)."""
+    name = str((error or {}).get("Error") or "Unknown")
+    if name == "ProviderVideoFailed":
+        reported = _reported_failure(job)
+        if reported is not None:
+            return reported
+    code, message, retryable, billed = _FAILURES.get(
+        name, ("internal_error", f"The job failed unexpectedly ({name}).", True, False)
+    )
+    detail = _cause_message((error or {}).get("Cause"))
+    if detail and name != "ProviderVideoFailed":
+        message = f"{message} {detail}"
+    return JobError(code=code, message=message, retryable=retryable, billed=billed)
+
+
+def _release(job_id: str) -> None:
+    if control.release_slot(job_id):
+        logger.info("slot released", extra={"job_id": job_id})
+
+
+def finalize(job_id: str) -> Job:
+    """Job -> completed, slot released, ``video.completed`` published (once)."""
+    try:
+        job = jobs.transition(
+            job_id,
+            JobStatus.COMPLETED,
+            allowed_from=_RUNNING,
+            fields={"completed_at": int(time.time()), "progress": 100},
+            removes=["task_token"],
+        )
+    except StaleTransitionError:
+        _release(job_id)
+        return jobs.get(job_id)
+    _release(job_id)
+    metrics.add_metric(name="JobsCompleted", unit="Count", value=1)
+    eventbus.publish_job_event(job, "video.completed")
+    return job
+
+
+def fail(job_id: str, error: dict[str, Any] | None) -> Job:
+    """Job -> failed with a normalised reason (if still running), slot released, event out."""
+    job = jobs.get(job_id)
+    if job.status.is_terminal:
+        _release(job_id)
+        return job
+    reason = normalise_error(job, error)
+    try:
+        job = jobs.transition(
+            job_id,
+            JobStatus.FAILED,
+            allowed_from=_RUNNING,
+            fields={"error": reason.model_dump()},
+            removes=["task_token"],
+        )
+    except StaleTransitionError:
+        _release(job_id)
+        return jobs.get(job_id)
+    _release(job_id)
+    metrics.add_metric(name="JobsFailed", unit="Count", value=1)
+    eventbus.publish_job_event(job, "video.failed")
+    return job
+
+
+def reap(job_id: str, execution_status: str) -> Job | None:
+    """Settle a job whose execution ended abnormally (FAILED, TIMED_OUT, ABORTED).
+
+    A job already terminal only gets its slot back; a running one is failed with the reason.
+    """
+    try:
+        job = jobs.get(job_id)
+    except JobNotFoundError:
+        _release(job_id)
+        return None
+    if job.status.is_terminal:
+        _release(job_id)
+        return job
+    reason = JobError(
+        code=f"workflow_{execution_status.lower()}",
+        message=f"The job's workflow ended ({execution_status}) before the job finished.",
+        retryable=True,
+        billed=job.provider_video_id is not None,
+    )
+    try:
+        job = jobs.transition(
+            job_id,
+            JobStatus.FAILED,
+            allowed_from=_RUNNING,
+            fields={"error": reason.model_dump()},
+            removes=["task_token"],
+        )
+    except StaleTransitionError:
+        _release(job_id)
+        return jobs.get(job_id)
+    _release(job_id)
+    metrics.add_metric(name="JobsReaped", unit="Count", value=1)
+    eventbus.publish_job_event(job, "video.failed")
+    return job

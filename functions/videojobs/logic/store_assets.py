@@ -1,0 +1,56 @@
+"""Copy a finished video's files from the provider into our bucket."""
+
+from __future__ import annotations
+
+import time
+
+from videojobs.dal import jobs
+from videojobs.logic.provider_access import get_provider
+from videojobs.models.errors import AssetsExpiredError, JobCancelledError, StaleTransitionError
+from videojobs.models.job import Job, StoredAsset
+from videojobs.models.provider import ContentVariant
+from videojobs.observability import logger
+from videojobs.storage import assets
+
+VARIANTS: tuple[ContentVariant, ...] = ("video", "thumbnail", "spritesheet")
+_DEFAULT_TYPES: dict[ContentVariant, str] = {
+    "video": "video/mp4",
+    "thumbnail": "image/webp",
+    "spritesheet": "image/jpeg",
+}
+
+
+def store(job_id: str) -> Job:
+    """Stream every variant into S3 and record them on the job (idempotent).
+
+    A truncated download raises ``ProviderTransientError`` (the state machine retries it); a
+    closed download window raises :class:`AssetsExpiredError` (it does not).
+    """
+    job = jobs.get(job_id)
+    if job.status.is_terminal:
+        raise JobCancelledError(f"job {job_id} is already {job.status.value}")
+    if not job.provider_video_id:
+        raise JobCancelledError(f"job {job_id} has no provider video")
+    if job.provider_expires_at is not None and time.time() >= job.provider_expires_at:
+        raise AssetsExpiredError(f"the provider's download window for job {job_id} has closed")
+    stored: dict[ContentVariant, StoredAsset] = {}
+    provider = get_provider()
+    for variant in VARIANTS:
+        if variant in job.assets:
+            stored[variant] = job.assets[variant]
+            continue
+        with provider.stream_content(job.provider_video_id, variant) as stream:
+            stored[variant] = assets.store_stream(
+                assets.asset_key(job.tenant_id, job.job_id, variant),
+                stream.iter_chunks(),
+                content_type=stream.content_type or _DEFAULT_TYPES[variant],
+                expected_bytes=stream.content_length,
+            )
+        logger.info(
+            "asset stored",
+            extra={"job_id": job_id, "variant": variant, "bytes": stored[variant].bytes},
+        )
+    try:
+        return jobs.record_assets(job_id, stored)
+    except StaleTransitionError as exc:
+        raise JobCancelledError(f"job {job_id} ended while its assets were stored") from exc

@@ -1,0 +1,165 @@
+"""Submit a job's video to the provider, exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+from pydantic import BaseModel
+
+from videojobs.dal import jobs
+from videojobs.logic.provider_access import get_provider
+from videojobs.models.errors import (
+    JobCancelledError,
+    ProviderError,
+    ProviderRejectedError,
+    ProviderThrottledError,
+    StaleTransitionError,
+)
+from videojobs.models.job import Job, JobError, JobStatus
+from videojobs.models.provider import CreateVideoRequest, ProviderVideo
+from videojobs.observability import logger
+from videojobs.providers import VideoProvider
+from videojobs.settings import get_settings
+
+# How far back (seconds) a provider video may predate our recorded attempt and still be ours:
+# clocks differ a little between us and the provider.
+_CLOCK_SKEW = 30
+_DEFAULT_THROTTLE_WAIT = 10
+_MAX_THROTTLE_WAIT = 300
+
+
+class StepOutcome(BaseModel):
+    """What the submit and check steps hand back to the state machine."""
+
+    outcome: str
+    provider_status: str
+    wait_seconds: int = 0
+    interval_seconds: int
+
+
+def _ensure_waiting(job: Job) -> None:
+    if job.status.is_terminal:
+        raise JobCancelledError(f"job {job.job_id} is already {job.status.value}")
+
+
+def _adopt_orphan(provider: VideoProvider, job: Job) -> ProviderVideo | None:
+    """Find the provider video an earlier, interrupted attempt may have created.
+
+    A create whose answer was lost (timeout, crash) may still have started a paid video. Before
+    creating again, look for a video with the same request, created since that attempt, that
+    no job owns yet, and adopt it instead of paying twice.
+    """
+    assert job.submit_attempted_at is not None
+    page = provider.list(limit=100, order="desc")
+    for video in page.data:
+        if video.created_at < job.submit_attempted_at - _CLOCK_SKEW:
+            break
+        same = (
+            video.prompt == job.request.prompt
+            and video.model == job.request.model
+            and video.size == job.request.size
+            and str(video.seconds) == job.request.seconds
+        )
+        if same and jobs.find_by_provider_id(video.id) is None:
+            logger.info(
+                "adopting provider video from an interrupted submit", extra={"video": video.id}
+            )
+            return video
+    return None
+
+
+def _fail(job_id: str, exc: ProviderRejectedError) -> None:
+    error = JobError(
+        code=exc.code or "provider_rejected",
+        message=exc.message,
+        retryable=False,
+        billed=False,
+    )
+    # Already ended (say, cancelled meanwhile): the earlier ending stands.
+    with contextlib.suppress(StaleTransitionError):
+        jobs.transition(
+            job_id,
+            JobStatus.FAILED,
+            allowed_from=[JobStatus.QUEUED, JobStatus.IN_PROGRESS],
+            fields={"error": error.model_dump()},
+        )
+
+
+def _create(provider: VideoProvider, job: Job) -> ProviderVideo:
+    request = job.request
+    if request.remix_of:
+        return provider.remix(request.remix_of, request.prompt)
+    return provider.create(
+        CreateVideoRequest(
+            prompt=request.prompt,
+            model=request.model,
+            seconds=request.seconds,
+            size=request.size,
+        )
+    )
+
+
+def submit(job_id: str) -> StepOutcome:
+    """Create the provider video for ``job_id`` unless it already has one.
+
+    Returns ``throttled`` with the provider's Retry-After when it answered 429 (nothing was
+    created, so submitting again later is safe). A provider rejection fails the job with the
+    provider's code and message and is re-raised for the state machine's fail path.
+    """
+    settings = get_settings()
+    provider = get_provider()
+    job = jobs.get(job_id)
+    _ensure_waiting(job)
+    interval = settings.poll_interval_seconds
+    if job.provider_video_id:
+        return StepOutcome(
+            outcome="submitted",
+            provider_status=job.provider_status or "queued",
+            interval_seconds=interval,
+        )
+
+    first_attempt = job.submit_attempted_at is None
+    try:
+        video = None if first_attempt else _adopt_orphan(provider, job)
+        if video is None:
+            if first_attempt:
+                # The first attempt's time bounds the adoption search of every later one.
+                try:
+                    jobs.mark_submit_attempt(job_id)
+                except StaleTransitionError as exc:
+                    raise JobCancelledError(
+                        f"job {job_id} was cancelled before submission"
+                    ) from exc
+            video = _create(provider, job)
+    except ProviderThrottledError as exc:
+        if first_attempt:
+            # A 429 is a definite "not created": the next attempt needs no adoption search.
+            jobs.clear_submit_attempt(job_id)
+        wait = exc.retry_after if exc.retry_after is not None else _DEFAULT_THROTTLE_WAIT
+        return StepOutcome(
+            outcome="throttled",
+            provider_status="queued",
+            wait_seconds=min(_MAX_THROTTLE_WAIT, max(1, math.ceil(wait))),
+            interval_seconds=interval,
+        )
+    except ProviderRejectedError as exc:
+        _fail(job_id, exc)
+        raise
+
+    try:
+        jobs.record_submission(job_id, video.id, video.status.value)
+    except StaleTransitionError as exc:
+        # Cancelled while the create was in flight: the cancel wins, the video is not ours.
+        try:
+            provider.delete(video.id)
+        except ProviderError:  # the job is cancelled either way; the provider expires videos
+            logger.warning(
+                "could not delete the video of a cancelled job", extra={"video": video.id}
+            )
+        raise JobCancelledError(f"job {job_id} was cancelled during submission") from exc
+    logger.info("submitted", extra={"job_id": job_id, "video": video.id, "at": int(time.time())})
+    return StepOutcome(
+        outcome="submitted", provider_status=video.status.value, interval_seconds=interval
+    )

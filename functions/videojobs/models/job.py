@@ -1,0 +1,112 @@
+"""The job entity: what videojobs knows about one requested video."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from videojobs.models.provider import ContentVariant, ModelName, VideoSeconds, VideoSize
+
+JobId = Annotated[str, StringConstraints(pattern=r"^video_[0-9a-f]{32}$")]
+TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+def new_job_id() -> str:
+    """A fresh job id, shaped like an OpenAI video id so SDK users see a familiar value."""
+    return "video_" + secrets.token_hex(16)
+
+
+class JobStatus(StrEnum):
+    """Where a job is. Status only moves forward (see ``RANK``)."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def rank(self) -> int:
+        return RANK[self]
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+RANK = {
+    JobStatus.QUEUED: 0,
+    JobStatus.IN_PROGRESS: 1,
+    JobStatus.COMPLETED: 2,
+    JobStatus.FAILED: 2,
+    JobStatus.CANCELLED: 2,
+}
+
+
+class JobError(BaseModel):
+    """Why a job failed, normalised across provider, storage and workflow failures."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    retryable: bool = False
+    billed: bool = False
+
+
+class StoredAsset(BaseModel):
+    """One file kept in our bucket, with what proves it arrived whole."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    bytes: int
+    content_type: str
+    sha256: str
+    crc32: str
+
+
+class VideoRequest(BaseModel):
+    """What the provider is asked to generate (already validated and normalised)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    model: ModelName = "sora-2"
+    seconds: VideoSeconds = "4"
+    size: VideoSize = "720x1280"
+    remix_of: str | None = None
+
+
+class Job(BaseModel):
+    """A job as the logic layer sees it. ``version`` guards every conditional write."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    tenant_id: str
+    status: JobStatus
+    version: int = 0
+    created_at: int
+    updated_at: int
+    request: VideoRequest
+    progress: int = 0
+    provider_video_id: str | None = None
+    provider_status: str | None = None
+    task_token: str | None = None
+    submit_attempted_at: int | None = None
+    completed_at: int | None = None
+    provider_expires_at: int | None = None
+    error: JobError | None = None
+    provider_error: JobError | None = None
+    assets: dict[ContentVariant, StoredAsset] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    execution_arn: str | None = None
+
+    def with_changes(self, **changes: Any) -> Job:
+        """A copy with ``changes`` applied (the entity is immutable)."""
+        return self.model_copy(update=changes)

@@ -1,0 +1,45 @@
+"""Every setting the functions read, in one place.
+
+Values come from the Lambda environment that template.yaml sets; nothing reads ``os.environ``
+at import time. Secrets are not settings: they come from Secrets Manager (see ``secrets.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """The functions' configuration, validated once per cold start."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    jobs_table: str = Field("videojobs-jobs", alias="JOBS_TABLE")
+    control_table: str = Field("videojobs-control", alias="CONTROL_TABLE")
+    api_keys_table: str = Field("videojobs-api-keys", alias="API_KEYS_TABLE")
+    bucket: str = Field("videojobs-assets", alias="ASSETS_BUCKET")
+    state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
+    event_source: str = Field("videojobs", alias="EVENT_SOURCE")
+    provider_secret_id: str = Field("videojobs/provider", alias="PROVIDER_SECRET_ID")
+    provider_base_url: str = Field("http://127.0.0.1:8765/v1", alias="PROVIDER_BASE_URL")
+    provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
+    max_concurrent_jobs: int = Field(5, ge=1, alias="MAX_CONCURRENT_JOBS")
+    poll_interval_seconds: int = Field(15, ge=1, alias="POLL_INTERVAL_SECONDS")
+    max_poll_interval_seconds: int = Field(120, ge=1, alias="MAX_POLL_INTERVAL_SECONDS")
+    progress_refresh_seconds: int = Field(5, ge=1, alias="PROGRESS_REFRESH_SECONDS")
+    asset_url_ttl_seconds: int = Field(900, ge=60, le=604800, alias="ASSET_URL_TTL_SECONDS")
+    multipart_part_bytes: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, alias="PART_BYTES")
+    secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
+    webhook_dedupe_hours: int = Field(96, ge=72, alias="WEBHOOK_DEDUPE_HOURS")
+    local_mode: bool = Field(False, alias="VIDEOJOBS_LOCAL_MODE")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings.model_validate(dict(os.environ))

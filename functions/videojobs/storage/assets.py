@@ -1,0 +1,151 @@
+"""The assets bucket: the only module that talks to S3.
+
+Provider downloads are streamed into S3 by a manual multipart upload: one part is buffered
+at a time (memory stays near two parts whatever the video's size, and nothing touches /tmp),
+the CRC32 of the whole object is computed as the bytes pass and handed to S3 as a
+full-object checksum, so S3 itself refuses an upload whose bytes differ from what we read,
+and our own SHA-256 is recorded beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+from videojobs import aws
+from videojobs.models.errors import ProviderTransientError
+from videojobs.models.job import StoredAsset
+from videojobs.models.provider import ContentVariant
+from videojobs.settings import get_settings
+
+FILE_NAMES: dict[ContentVariant, str] = {
+    "video": "video.mp4",
+    "thumbnail": "thumbnail.webp",
+    "spritesheet": "spritesheet.jpg",
+}
+
+
+def asset_key(tenant_id: str, job_id: str, variant: ContentVariant) -> str:
+    """Where a job's file lives: ``videos/<tenant>/<job>/<file>``."""
+    return f"videos/{tenant_id}/{job_id}/{FILE_NAMES[variant]}"
+
+
+def _crc32_b64(value: int) -> str:
+    return base64.b64encode(value.to_bytes(4, "big")).decode("ascii")
+
+
+def store_stream(
+    key: str,
+    chunks: Iterable[bytes],
+    *,
+    content_type: str,
+    expected_bytes: int | None,
+    part_bytes: int | None = None,
+) -> StoredAsset:
+    """Stream ``chunks`` into ``key``; the upload is aborted on any error.
+
+    Raises :class:`ProviderTransientError` when fewer or more bytes arrive than
+    ``expected_bytes`` (the provider's Content-Length): a truncated download is retried, never
+    stored.
+    """
+    settings = get_settings()
+    size = part_bytes or settings.multipart_part_bytes
+    client = aws.s3()
+    upload = client.create_multipart_upload(
+        Bucket=settings.bucket,
+        Key=key,
+        ContentType=content_type,
+        ChecksumAlgorithm="CRC32",
+        ChecksumType="FULL_OBJECT",
+    )
+    upload_id = upload["UploadId"]
+    parts: list[dict[str, Any]] = []
+    crc = 0
+    sha = hashlib.sha256()
+    total = 0
+    buffer = bytearray()
+
+    def send(data: bytes | bytearray) -> None:
+        number = len(parts) + 1
+        part_crc = _crc32_b64(zlib.crc32(data))
+        resp = client.upload_part(
+            Bucket=settings.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=bytes(data),
+            ChecksumCRC32=part_crc,
+        )
+        parts.append({"PartNumber": number, "ETag": resp["ETag"], "ChecksumCRC32": part_crc})
+
+    try:
+        for chunk in chunks:
+            crc = zlib.crc32(chunk, crc)
+            sha.update(chunk)
+            total += len(chunk)
+            buffer += chunk
+            while len(buffer) >= size:
+                send(buffer[:size])
+                del buffer[:size]
+        if expected_bytes is not None and total != expected_bytes:
+            name = key.rsplit("/", 1)[-1]
+            raise ProviderTransientError(
+                f"download of {name} ended after {total} of {expected_bytes} bytes"
+            )
+        if buffer or not parts:
+            send(buffer)
+        client.complete_multipart_upload(
+            Bucket=settings.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            ChecksumCRC32=_crc32_b64(crc),
+            ChecksumType="FULL_OBJECT",
+        )
+    except BaseException:
+        client.abort_multipart_upload(Bucket=settings.bucket, Key=key, UploadId=upload_id)
+        raise
+    # S3 has already checked the CRC32 at completion; the size check is ours, end to end.
+    head = client.head_object(Bucket=settings.bucket, Key=key)
+    if int(head["ContentLength"]) != total:
+        client.delete_object(Bucket=settings.bucket, Key=key)
+        raise ProviderTransientError(f"stored {head['ContentLength']} bytes of {total} for {key}")
+    return StoredAsset(
+        key=key,
+        bytes=total,
+        content_type=content_type,
+        sha256=sha.hexdigest(),
+        crc32=_crc32_b64(crc),
+    )
+
+
+def presigned_get_url(key: str, *, filename: str | None = None, ttl: int | None = None) -> str:
+    """A short-lived GET URL for one stored file."""
+    settings = get_settings()
+    params: dict[str, str] = {"Bucket": settings.bucket, "Key": key}
+    if filename:
+        params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+    return str(
+        aws.s3().generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=ttl or settings.asset_url_ttl_seconds
+        )
+    )
+
+
+def delete_job_assets(tenant_id: str, job_id: str) -> int:
+    """Delete every stored file of a job; returns how many were deleted."""
+    settings = get_settings()
+    client = aws.s3()
+    prefix = f"videos/{tenant_id}/{job_id}/"
+    deleted = 0
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.bucket, Prefix=prefix
+    ):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=settings.bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    return deleted

@@ -1,0 +1,146 @@
+"""A small client for videojobs' own ``/v1`` API, used by the CLI and the demo.
+
+Code already written for the official ``openai`` SDK works against the API as well; this
+client exists so that the CLI needs nothing but httpx and shows our extensions (metadata,
+assets, presets) without SDK gymnastics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+class ApiError(Exception):
+    """The API answered with an error body; ``status`` and the OpenAI error fields are kept."""
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        self.status = status
+        self.message = str(error.get("message") or "request failed")
+        self.type = error.get("type")
+        self.param = error.get("param")
+        self.code = error.get("code")
+        super().__init__(f"HTTP {status}: {self.message}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the API is and which key to use."""
+
+    api_url: str
+    api_key: str
+
+    @classmethod
+    def from_state_file(cls, path: str | Path) -> Endpoint:
+        state = json.loads(Path(path).read_text())
+        return cls(api_url=state["api_url"], api_key=state["api_key"])
+
+    @classmethod
+    def resolve(cls, state_file: str | None) -> Endpoint:
+        """``--state-file`` wins; else ``VIDEOJOBS_API_URL`` / ``VIDEOJOBS_API_KEY``."""
+        if state_file:
+            return cls.from_state_file(state_file)
+        url = os.environ.get("VIDEOJOBS_API_URL")
+        key = os.environ.get("VIDEOJOBS_API_KEY")
+        if not url or not key:
+            raise SystemExit(
+                "Set VIDEOJOBS_API_URL and VIDEOJOBS_API_KEY, or pass --state-file "
+                "(written by `videojobs local up`)."
+            )
+        return cls(api_url=url, api_key=key)
+
+
+class VideojobsClient:
+    """Synchronous client for ``/v1/videos``."""
+
+    def __init__(self, endpoint: Endpoint, *, timeout: float = 30.0) -> None:
+        self._endpoint = endpoint
+        self._http = httpx.Client(
+            base_url=endpoint.api_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {endpoint.api_key}"},
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> VideojobsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.status_code >= 400:
+            try:
+                error = response.json().get("error") or {}
+            except ValueError:
+                error = {"message": response.text[:200]}
+            raise ApiError(response.status_code, error)
+        return response
+
+    def create(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        result: dict[str, Any] = self._check(
+            self._http.post("/videos", json=body, headers=headers)
+        ).json()
+        return result
+
+    def get(self, video_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._check(self._http.get(f"/videos/{video_id}")).json()
+        return result
+
+    def wait(
+        self,
+        video_id: str,
+        *,
+        interval: float = 1.0,
+        timeout: float = 3600.0,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job is terminal; ``on_update`` sees every poll (progress bars)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(video_id)
+            if on_update:
+                on_update(job)
+            if job["status"] in TERMINAL:
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{video_id} still {job['status']} after {timeout:.0f} s")
+            time.sleep(interval)
+
+    def download(self, video_id: str, destination: Path, *, variant: str = "video") -> int:
+        """Save a variant to ``destination`` (follows the 302 to S3); returns bytes written."""
+        response = self._check(
+            self._http.get(f"/videos/{video_id}/content", params={"variant": variant})
+        )
+        location = response.headers.get("location")
+        if response.status_code != 302 or not location:
+            raise ApiError(response.status_code, {"message": "expected a redirect to the file"})
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".part")
+        written = 0
+        # The presigned URL carries its own authorisation: no API key goes to S3.
+        with httpx.stream("GET", location, timeout=60.0) as stream:
+            if stream.status_code != 200:
+                raise ApiError(stream.status_code, {"message": "the file could not be fetched"})
+            with partial.open("wb") as sink:
+                for chunk in _chunks(stream):
+                    sink.write(chunk)
+                    written += len(chunk)
+        partial.replace(destination)
+        return written
+
+
+def _chunks(stream: httpx.Response) -> Iterator[bytes]:
+    yield from stream.iter_bytes(1024 * 1024)
