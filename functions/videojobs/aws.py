@@ -20,6 +20,12 @@ def dynamodb() -> Any:
 
 
 @lru_cache(maxsize=1)
+def dynamodb_client() -> Any:
+    """A plain DynamoDB client: the resource's own client rewrites typed attribute values."""
+    return boto3.client("dynamodb", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
 def s3() -> Any:
     return boto3.client("s3", config=Config(signature_version="s3v4", retries=_CONFIG.retries))
 
@@ -34,7 +40,20 @@ def events() -> Any:
     return boto3.client("events", config=_CONFIG)
 
 
+@lru_cache(maxsize=1)
+def sqs() -> Any:
+    return boto3.client("sqs", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def secrets_provider() -> Any:
+    """Powertools' Secrets Manager provider (its in-memory cache lives as long as it does)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=boto3.client("secretsmanager", config=_CONFIG))
+
+
 def reset_clients() -> None:
     """Forget every cached client (tests switch endpoints and credentials)."""
-    for factory in (dynamodb, s3, stepfunctions, events):
+    for factory in (dynamodb, dynamodb_client, s3, stepfunctions, events, sqs, secrets_provider):
         factory.cache_clear()

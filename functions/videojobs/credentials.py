@@ -10,9 +10,9 @@ Values are wrapped in ``SecretStr`` so that no repr, log line or error shows the
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from videojobs import aws
 from videojobs.settings import get_settings
 
 
@@ -34,7 +34,7 @@ class ProviderSecret(BaseModel):
 def provider_secret() -> ProviderSecret:
     """The provider credentials, from Secrets Manager through the Powertools cache."""
     settings = get_settings()
-    raw = parameters.get_secret(
+    raw = aws.secrets_provider().get(
         settings.provider_secret_id, transform="json", max_age=settings.secret_cache_seconds
     )
     return ProviderSecret.model_validate(raw)

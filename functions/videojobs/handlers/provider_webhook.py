@@ -73,10 +73,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: deeply nested brackets are malformed, not a server fault.
         return _error(400, "The webhook body is not JSON.", "invalid_body")
-    if not isinstance(payload, dict) or payload.get("type") not in KNOWN_EVENT_TYPES:
-        kind = payload.get("type") if isinstance(payload, dict) else None
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    if not isinstance(kind, str) or kind not in KNOWN_EVENT_TYPES:
         logger.info("webhook type ignored", extra={"type": str(kind)[:64]})
         return _answer(200, {"status": "ignored"})
     try:
