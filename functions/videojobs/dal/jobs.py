@@ -18,6 +18,7 @@ from videojobs import aws
 from videojobs.models.errors import JobNotFoundError, StaleTransitionError
 from videojobs.models.job import (
     TERMINAL,
+    CallbackAttempt,
     Job,
     JobError,
     JobStatus,
@@ -80,6 +81,9 @@ def to_item(job: Job) -> dict[str, Any]:
         "completed_at": job.completed_at,
         "provider_expires_at": job.provider_expires_at,
         "execution_arn": job.execution_arn,
+        "callback_url": job.callback_url,
+        "batch_id": job.batch_id,
+        "deleted_at": job.deleted_at,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     if job.provider_status is not None:
@@ -90,6 +94,8 @@ def to_item(job: Job) -> dict[str, Any]:
         item["provider_error"] = job.provider_error.model_dump()
     if job.assets:
         item["assets"] = {k: v.model_dump() for k, v in job.assets.items()}
+    if job.callback_attempts:
+        item["callback_attempts"] = [a.model_dump(exclude_none=True) for a in job.callback_attempts]
     return item
 
 
@@ -118,6 +124,12 @@ def from_item(item: Mapping[str, Any]) -> Job:
         assets={k: StoredAsset.model_validate(v) for k, v in data.get("assets", {}).items()},
         metadata=data.get("metadata", {}),
         execution_arn=data.get("execution_arn"),
+        callback_url=data.get("callback_url"),
+        callback_attempts=[
+            CallbackAttempt.model_validate(a) for a in data.get("callback_attempts", [])
+        ],
+        batch_id=data.get("batch_id"),
+        deleted_at=data.get("deleted_at"),
     )
 
 
@@ -141,11 +153,66 @@ def get(job_id: str) -> Job:
 
 
 def get_for_tenant(tenant_id: str, job_id: str) -> Job:
-    """The job if it belongs to ``tenant_id``; another tenant's job is not found."""
+    """The job if it belongs to ``tenant_id`` and was not deleted; otherwise not found.
+
+    Another tenant's job is "not found" too, never "forbidden": ids reveal nothing.
+    """
     job = get(job_id)
-    if job.tenant_id != tenant_id:
+    if job.tenant_id != tenant_id or job.deleted_at is not None:
         raise JobNotFoundError(job_id)
     return job
+
+
+def list_for_tenant(
+    tenant_id: str,
+    *,
+    after: Job | None = None,
+    limit: int = 20,
+    descending: bool = True,
+    status: JobStatus | None = None,
+    batch_id: str | None = None,
+) -> tuple[list[Job], bool]:
+    """One page of a tenant's jobs (newest first by default) and whether more follow.
+
+    ``after`` is the last job of the previous page. Deleted jobs never appear; filters are
+    applied while paging, so a page is full unless the listing has ended.
+    """
+    key_condition = "tenant_id = :t"
+    values: dict[str, Any] = {":t": tenant_id}
+    names: dict[str, str] = {}
+    filters = ["attribute_not_exists(deleted_at)"]
+    if status is not None:
+        filters.append("#status = :status")
+        names["#status"] = "status"
+        values[":status"] = status.value
+    if batch_id is not None:
+        filters.append("batch_id = :batch")
+        values[":batch"] = batch_id
+    query: dict[str, Any] = {
+        "IndexName": TENANT_INDEX,
+        "KeyConditionExpression": key_condition,
+        "FilterExpression": " AND ".join(filters),
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": not descending,
+    }
+    if names:
+        query["ExpressionAttributeNames"] = names
+    if after is not None:
+        query["ExclusiveStartKey"] = {
+            "tenant_id": tenant_id,
+            "created_key": f"{after.created_at:012d}#{after.job_id}",
+            "job_id": after.job_id,
+        }
+    found: list[Job] = []
+    while True:
+        query["Limit"] = max(limit + 1 - len(found), 1) * 2
+        resp = _table().query(**query)
+        found.extend(from_item(item) for item in resp.get("Items", []))
+        last = resp.get("LastEvaluatedKey")
+        if len(found) > limit or last is None:
+            break
+        query["ExclusiveStartKey"] = last
+    return found[:limit], len(found) > limit
 
 
 def find_by_provider_id(provider_video_id: str) -> Job | None:
@@ -347,6 +414,35 @@ def claim_progress_check(job_id: str, min_interval: int) -> bool:
             return False
         raise
     return True
+
+
+def mark_deleted(job_id: str) -> Job:
+    """Hide a terminal job from its tenant for good (DELETE /v1/videos/{id})."""
+    condition, names, values = _status_in(TERMINAL)
+    try:
+        return _update(
+            job_id,
+            {"deleted_at": _now(), "updated_at": _now()},
+            condition,
+            values,
+            names,
+            removes=["task_token"],
+        )
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            raise StaleTransitionError(f"job {job_id} is still running") from exc
+        raise
+
+
+def record_callback_attempt(job_id: str, attempt: CallbackAttempt) -> None:
+    """Append a callback delivery attempt to the job (atomic: concurrent appends all land)."""
+    _table().update_item(
+        Key={"job_id": job_id},
+        UpdateExpression=(
+            "SET callback_attempts = list_append(if_not_exists(callback_attempts, :empty), :a)"
+        ),
+        ExpressionAttributeValues={":a": [attempt.model_dump(exclude_none=True)], ":empty": []},
+    )
 
 
 def store_task_token(job_id: str, task_token: str) -> Job:

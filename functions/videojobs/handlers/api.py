@@ -1,12 +1,13 @@
 """The public ``/v1`` API (API Gateway REST proxy -> Powertools resolver).
 
-Every answer that is not a success is an OpenAI error body with the status OpenAI uses, and
-nothing a caller sends can produce a 5xx: validation happens before any write.
+Routes live in ``api_create`` (everything that creates a job) and ``api_videos`` (reading and
+deleting); this module wires them and maps every error to the OpenAI error body with the
+status OpenAI uses. Nothing a caller sends can produce a 5xx: validation happens before any
+write.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -14,139 +15,22 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from videojobs.dal import jobs
-from videojobs.logic.apply_provider_status import refresh_progress
-from videojobs.logic.create_job import WorkflowUnavailableError, create_job
-from videojobs.models.api import (
-    CreateVideoBody,
-    ErrorBody,
-    ErrorDetail,
-    VideoErrorBody,
-    VideoResource,
+from videojobs.handlers import api_batches, api_create, api_videos
+from videojobs.handlers.api_common import error_response
+from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
+from videojobs.logic.create_job import WorkflowUnavailableError
+from videojobs.models.errors import (
+    AuthenticationError,
+    IdempotencyConflictError,
+    InvalidRequestError,
+    JobNotFoundError,
 )
-from videojobs.models.errors import AuthenticationError, InvalidRequestError, JobNotFoundError
-from videojobs.models.job import Job, JobStatus
-from videojobs.models.provider import CONTENT_VARIANTS, ContentVariant
-from videojobs.observability import logger
-from videojobs.storage import assets
+from videojobs.observability import logger, metrics
 
 app = APIGatewayRestResolver()
-
-_MAX_BODY_BYTES = 1024 * 1024
-
-
-def error_response(
-    status: int,
-    message: str,
-    *,
-    type_: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-) -> Response[str]:
-    body = ErrorBody(error=ErrorDetail(message=message, type=type_, param=param, code=code))
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=body.model_dump_json(),
-    )
-
-
-def _tenant_id() -> str:
-    tenant = app.current_event.request_context.authorizer.get("tenant_id")
-    if not tenant:
-        raise AuthenticationError("missing tenant")
-    return str(tenant)
-
-
-def _json_body() -> dict[str, Any]:
-    raw = app.current_event.decoded_body or ""
-    if len(raw.encode("utf-8")) > _MAX_BODY_BYTES:
-        raise InvalidRequestError("The request body is too large.", code="body_too_large")
-    content_type = (app.current_event.headers or {}).get("content-type") or (
-        app.current_event.headers or {}
-    ).get("Content-Type", "")
-    if content_type and "json" not in content_type.lower():
-        raise InvalidRequestError(
-            "Send the request body as application/json.", code="unsupported_media_type"
-        )
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise InvalidRequestError(
-            "The request body is not valid JSON.", code="invalid_json"
-        ) from exc
-    if not isinstance(parsed, dict):
-        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
-    return parsed
-
-
-def to_resource(job: Job) -> VideoResource:
-    """The OpenAI Video view of a job (asset URLs only once completed)."""
-    asset_urls = None
-    if job.status is JobStatus.COMPLETED and job.assets:
-        asset_urls = {
-            str(variant): assets.presigned_get_url(asset.key)
-            for variant, asset in job.assets.items()
-        }
-    return VideoResource(
-        id=job.job_id,
-        model=job.request.model,
-        status=job.status.value,
-        progress=100 if job.status is JobStatus.COMPLETED else job.progress,
-        seconds=job.request.seconds,
-        size=job.request.size,
-        prompt=job.request.prompt,
-        created_at=job.created_at,
-        completed_at=job.completed_at,
-        error=VideoErrorBody(code=job.error.code, message=job.error.message) if job.error else None,
-        remixed_from_video_id=job.request.remix_of,
-        metadata=job.metadata,
-        assets=asset_urls,
-    )
-
-
-def _json(model: VideoResource, status: int = 200) -> Response[str]:
-    return Response(
-        status_code=status, content_type="application/json", body=model.model_dump_json()
-    )
-
-
-@app.post("/v1/videos")
-def create_video() -> Response[str]:
-    body = CreateVideoBody.model_validate(_json_body())
-    job = create_job(_tenant_id(), body)
-    return _json(to_resource(job))
-
-
-@app.get("/v1/videos/<video_id>")
-def get_video(video_id: str) -> Response[str]:
-    job = jobs.get_for_tenant(_tenant_id(), _checked_id(video_id))
-    return _json(to_resource(refresh_progress(job)))
-
-
-@app.get("/v1/videos/<video_id>/content")
-def get_content(video_id: str) -> Response[str]:
-    variant = (app.current_event.query_string_parameters or {}).get("variant", "video")
-    if variant not in CONTENT_VARIANTS:
-        raise InvalidRequestError(
-            f"variant must be one of: {', '.join(CONTENT_VARIANTS)}.", param="variant"
-        )
-    job = jobs.get_for_tenant(_tenant_id(), _checked_id(video_id))
-    chosen: ContentVariant = variant
-    if job.status is not JobStatus.COMPLETED or chosen not in job.assets:
-        raise InvalidRequestError(
-            f"Video '{video_id}' has no content yet (status: {job.status.value}).",
-            code="video_not_ready",
-        )
-    url = assets.presigned_get_url(job.assets[chosen].key)
-    return Response(status_code=302, headers={"Location": url}, body="")
-
-
-def _checked_id(video_id: str) -> str:
-    # Anything that is not shaped like one of our ids can't exist: answer 404 without a read.
-    if not (video_id.startswith("video_") and len(video_id) == 38 and video_id[6:].isalnum()):
-        raise JobNotFoundError(video_id[:80])
-    return video_id
+app.include_router(api_create.router)
+app.include_router(api_videos.router)
+app.include_router(api_batches.router)
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
@@ -187,10 +71,37 @@ def _unauthenticated(exc: AuthenticationError) -> Response[str]:
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
+    IdempotencyConflictError
+)
+def _idempotency_conflict(exc: IdempotencyConflictError) -> Response[str]:
+    return error_response(409, exc.message, code=exc.code)
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
     WorkflowUnavailableError
 )
 def _unavailable(exc: WorkflowUnavailableError) -> Response[str]:
     return error_response(503, "The service is busy; try again.", type_="server_error")
+
+
+@app.get("/v1/openapi.json")
+def _openapi_json() -> Response[str]:
+    # Public (no authorizer on this route in template.yaml): it describes, it reveals nothing.
+    document = openapi_document(served_from(app.current_event))
+    return Response(status_code=200, content_type="application/json", body=render_openapi(document))
+
+
+@app.get("/v1/docs")
+def _docs() -> Response[str]:
+    document = openapi_document(served_from(app.current_event))
+    if (app.current_event.query_string_parameters or {}).get("format") == "json":
+        # Swagger UI offers "download the document" from its own URL with ?format=json.
+        return Response(
+            status_code=200, content_type="application/json", body=render_openapi(document)
+        )
+    return Response(
+        status_code=200, content_type="text/html; charset=utf-8", body=docs_html(document)
+    )
 
 
 @app.not_found
@@ -201,5 +112,6 @@ def _no_route(exc: NotFoundError) -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,47 +1,287 @@
-"""Create a job: the one function the API (and later S3 intake and batches) go through."""
+"""Create a job: the one place the API, remixes and batches (later S3 intake) go through.
+
+A create body is resolved into exactly what the provider will be asked for (preset, then the
+friendly fields, then the explicit OpenAI fields, each overriding the one before), checked
+completely before anything is written, and only then stored and started. With pre-submit
+moderation on, a flagged prompt is refused before any job exists or any paid call is made.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
 
 from videojobs import workflow
 from videojobs.dal import jobs
-from videojobs.models.api import CreateVideoBody
-from videojobs.models.errors import InvalidRequestError
-from videojobs.models.job import Job, JobError, JobStatus, VideoRequest, new_job_id
-from videojobs.models.provider import SIZES_BY_MODEL, model_supports_size
+from videojobs.logic import idempotency
+from videojobs.logic.callback_target import validate_callback_url
+from videojobs.logic.idempotency import IdempotencyKey
+from videojobs.logic.provider_access import get_provider
+from videojobs.logic.reference_image import ReferenceImage, check_image, decode_data_url
+from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage
+from videojobs.models.errors import InvalidRequestError, ProviderError
+from videojobs.models.job import Job, JobError, JobStatus, StoredInput, VideoRequest, new_job_id
+from videojobs.models.presets import (
+    SECONDS_BY_DURATION,
+    SHAPES,
+    SIZE_BY_ASPECT_RATIO,
+    SIZE_BY_RESOLUTION_AND_ORIENTATION,
+    Preset,
+    get_preset,
+)
+from videojobs.models.provider import (
+    SIZES_BY_MODEL,
+    ModelName,
+    VideoSeconds,
+    VideoSize,
+    model_supports_size,
+)
 from videojobs.observability import logger, metrics
+from videojobs.settings import get_settings
+from videojobs.storage import assets
+
+DEFAULT_MODEL: ModelName = "sora-2"
+DEFAULT_SECONDS: VideoSeconds = "4"
+DEFAULT_SIZE: VideoSize = "720x1280"
 
 
 class WorkflowUnavailableError(Exception):
     """Step Functions refused to start the job's execution; the job was failed, not lost."""
 
 
+class ResolvedCreate(BaseModel):
+    """A create request, checked and resolved: what the job will be."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: VideoRequest
+    metadata: dict[str, str]
+    callback_url: str | None = None
+    image: ReferenceImage | None = None
+
+    def fingerprint(self, batch_id: str | None = None) -> dict[str, Any]:
+        """The normalised request, as compared for ``Idempotency-Key`` reuse."""
+        return {
+            "request": self.request.model_dump(mode="json", exclude_none=True),
+            "metadata": dict(sorted(self.metadata.items())),
+            "callback_url": self.callback_url,
+            "input_reference_sha256": self.image.sha256 if self.image else None,
+            "batch_id": batch_id,
+        }
+
+
+# --- resolving a create body -----------------------------------------------------------------
+
+
+def _moderate(prompt: str) -> None:
+    """Refuse a prompt the provider's moderation flags (only when switched on)."""
+    if not get_settings().pre_submit_moderation:
+        return
+    try:
+        result = get_provider().moderate(prompt)
+    except ProviderError as exc:
+        # The provider moderates every create anyway; an unavailable pre-check (some
+        # gateways have no /moderations) must not stop all work. Logged without the prompt.
+        logger.warning("pre-submit moderation unavailable", extra={"error": str(exc)})
+        metrics.add_metric(name="ModerationUnavailable", unit="Count", value=1)
+        return
+    if result.flagged:
+        metrics.add_metric(name="PromptsFlagged", unit="Count", value=1)
+        categories = ", ".join(result.categories) or "unspecified"
+        raise InvalidRequestError(
+            f"The prompt was flagged by content moderation ({categories}); nothing was created.",
+            param="prompt",
+            code="content_policy_violation",
+        )
+
+
+def _check_prompt(prompt: str) -> str:
+    limit = get_settings().prompt_max_chars
+    if len(prompt) > limit:
+        raise InvalidRequestError(
+            f"Invalid 'prompt': string too long. Expected a string with maximum length "
+            f"{limit}, but got a string with length {len(prompt)} instead.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+    return prompt
+
+
+def _seconds(body: CreateVideoBody, preset: Preset | None) -> VideoSeconds:
+    duration = SECONDS_BY_DURATION[body.duration] if body.duration is not None else None
+    if body.seconds is not None and duration is not None and body.seconds != duration:
+        raise InvalidRequestError(
+            f"duration {body.duration} and seconds '{body.seconds}' disagree; send one of them.",
+            param="duration",
+        )
+    return body.seconds or duration or (preset.seconds if preset else DEFAULT_SECONDS)
+
+
+def _valid_friendly_combinations() -> str:
+    return ", ".join(
+        f"{shape.aspect_ratio} at {shape.resolution} ({size})" for size, shape in SHAPES.items()
+    )
+
+
+def _size(body: CreateVideoBody, preset: Preset | None) -> VideoSize:
+    base = body.size or (preset.size if preset else DEFAULT_SIZE)
+    if body.aspect_ratio is not None:
+        friendly = SIZE_BY_ASPECT_RATIO[body.aspect_ratio]
+        if body.resolution is not None and SHAPES[friendly].resolution != body.resolution:
+            raise InvalidRequestError(
+                f"aspect_ratio {body.aspect_ratio} has no {body.resolution} size; valid "
+                f"combinations: {_valid_friendly_combinations()}.",
+                param="resolution",
+            )
+    elif body.resolution is not None:
+        # Resolution alone keeps the orientation of the size, the preset or the default.
+        orientation = SHAPES[base].orientation
+        friendly = SIZE_BY_RESOLUTION_AND_ORIENTATION[(body.resolution, orientation)]
+    else:
+        return base
+    if body.size is not None and body.size != friendly:
+        param = "aspect_ratio" if body.aspect_ratio is not None else "resolution"
+        raise InvalidRequestError(
+            f"size '{body.size}' contradicts {param} (which means {friendly}); send one of them.",
+            param=param,
+        )
+    return friendly
+
+
+def _image(body: CreateVideoBody, upload: UploadedImage | None) -> ReferenceImage | None:
+    reference = body.input_reference
+    if upload is not None:
+        if reference is not None:
+            raise InvalidRequestError(
+                "Send input_reference once: as a file or as an object, not both.",
+                param="input_reference",
+            )
+        return check_image(upload.data, upload.filename)
+    if reference is None:
+        return None
+    if reference.file_id is not None:
+        raise InvalidRequestError(
+            "input_reference.file_id is not supported; upload the image instead.",
+            param="input_reference.file_id",
+            code="unsupported_parameter",
+        )
+    if reference.image_url is None:
+        raise InvalidRequestError(
+            "input_reference needs an image: upload a file or give image_url as a data: URL.",
+            param="input_reference",
+        )
+    return check_image(decode_data_url(reference.image_url))
+
+
+def _callback(url: str | None) -> str | None:
+    return None if url is None else validate_callback_url(url)
+
+
+def resolve_create(body: CreateVideoBody, upload: UploadedImage | None = None) -> ResolvedCreate:
+    """What ``body`` asks for, fully checked; otherwise :class:`InvalidRequestError`.
+
+    Explicit fields beat the friendly ones, which beat the preset, which beats the provider's
+    defaults. Nothing is written and no paid call is made; with pre-submit moderation on, the
+    prompt is checked by the provider's (free) moderation.
+    """
+    preset = get_preset(body.preset) if body.preset is not None else None
+    prompt = _check_prompt(body.prompt)
+    if preset is not None and preset.style:
+        prompt = f"{prompt}\n\n{preset.style}"
+    model: ModelName = body.model or (preset.model if preset else DEFAULT_MODEL)
+    size = _size(body, preset)
+    if not model_supports_size(model, size):
+        valid = ", ".join(SIZES_BY_MODEL[model])
+        hint = " (choose model sora-2-pro for it)" if size not in SIZES_BY_MODEL["sora-2"] else ""
+        raise InvalidRequestError(
+            f"size '{size}' is not available for model '{model}'{hint}; valid sizes for "
+            f"{model}: {valid}.",
+            param="size" if body.size else "model",
+        )
+    seconds = _seconds(body, preset)
+    image = _image(body, upload)
+    if image is not None and image.size != size:
+        raise InvalidRequestError(
+            f"input_reference is {image.size} but the video is {size}; the image must match "
+            f"the video size exactly.",
+            param="input_reference",
+            code="invalid_image",
+        )
+    callback_url = _callback(body.callback_url)
+    # Last: the only check that calls out, made once everything else is known to be fine.
+    _moderate(prompt)
+    return ResolvedCreate(
+        request=VideoRequest(prompt=prompt, model=model, seconds=seconds, size=size),
+        metadata=dict(body.metadata),
+        callback_url=callback_url,
+        image=image,
+    )
+
+
 def validate_request(body: CreateVideoBody) -> VideoRequest:
     """The provider request for a create body, or :class:`InvalidRequestError`."""
-    if not model_supports_size(body.model, body.size):
-        valid = ", ".join(SIZES_BY_MODEL[body.model])
+    return resolve_create(body).request
+
+
+def resolve_remix(tenant_id: str, video_id: str, body: RemixVideoBody) -> ResolvedCreate:
+    """A remix of the tenant's completed job ``video_id``: same model, size and seconds."""
+    source = jobs.get_for_tenant(tenant_id, video_id)
+    if source.status is not JobStatus.COMPLETED or source.provider_video_id is None:
         raise InvalidRequestError(
-            f"size '{body.size}' is not available for model '{body.model}'; valid sizes: {valid}.",
-            param="size",
+            f"Video '{video_id}' can only be remixed once completed (status: "
+            f"{source.status.value}).",
+            code="video_not_ready",
         )
-    return VideoRequest(prompt=body.prompt, model=body.model, seconds=body.seconds, size=body.size)
+    prompt = _check_prompt(body.prompt)
+    callback_url = _callback(body.callback_url)
+    _moderate(prompt)
+    return ResolvedCreate(
+        request=VideoRequest(
+            prompt=prompt,
+            model=source.request.model,
+            seconds=source.request.seconds,
+            size=source.request.size,
+            remix_of=source.job_id,
+            remix_of_provider_id=source.provider_video_id,
+        ),
+        metadata=dict(body.metadata),
+        callback_url=callback_url,
+    )
 
 
-def create_job(tenant_id: str, body: CreateVideoBody) -> Job:
-    """Store a queued job and start its workflow (execution name = job id)."""
-    request = validate_request(body)
+# --- creating --------------------------------------------------------------------------------
+
+
+def _store_input(tenant_id: str, job_id: str, image: ReferenceImage) -> StoredInput:
+    key = assets.input_key(tenant_id, job_id, image.extension)
+    assets.store_input(key, image.data, image.content_type)
+    return StoredInput(
+        key=key, content_type=image.content_type, filename=image.filename, bytes=len(image.data)
+    )
+
+
+def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Job:
+    """Store and start one job (execution name = job id)."""
+    job_id = new_job_id()
+    request = resolved.request
+    if resolved.image is not None:
+        stored = _store_input(tenant_id, job_id, resolved.image)
+        request = request.model_copy(update={"input_reference": stored})
     now = int(time.time())
     job = Job(
-        job_id=new_job_id(),
+        job_id=job_id,
         tenant_id=tenant_id,
         status=JobStatus.QUEUED,
         created_at=now,
         updated_at=now,
         request=request,
-        metadata=dict(body.metadata),
+        metadata=resolved.metadata,
+        callback_url=resolved.callback_url,
+        batch_id=batch_id,
     )
     jobs.create(job)
     logger.append_keys(job_id=job.job_id)
@@ -64,3 +304,47 @@ def create_job(tenant_id: str, body: CreateVideoBody) -> Job:
         raise WorkflowUnavailableError("the job workflow could not be started") from exc
     metrics.add_metric(name="JobsCreated", unit="Count", value=1)
     return job
+
+
+def _once(
+    tenant_id: str,
+    resolved: ResolvedCreate,
+    batch_id: str | None,
+    key: IdempotencyKey | None,
+    operation: str,
+) -> Job:
+    if key is None:
+        return _start(tenant_id, resolved, batch_id)
+    fingerprint: Mapping[str, Any] = {"operation": operation, **resolved.fingerprint(batch_id)}
+    return idempotency.run_once(
+        tenant_id, key, fingerprint, lambda: _start(tenant_id, resolved, batch_id)
+    )
+
+
+def create_job(
+    tenant_id: str,
+    body: CreateVideoBody,
+    *,
+    batch_id: str | None = None,
+    input_reference: UploadedImage | None = None,
+    idempotency_key: IdempotencyKey | None = None,
+) -> Job:
+    """Check ``body``, then store a queued job and start its workflow.
+
+    ``input_reference`` is an uploaded image (multipart); ``idempotency_key`` makes a retry
+    return the job the first attempt created.
+    """
+    resolved = resolve_create(body, input_reference)
+    return _once(tenant_id, resolved, batch_id, idempotency_key, "create")
+
+
+def remix_job(
+    tenant_id: str,
+    video_id: str,
+    body: RemixVideoBody,
+    *,
+    idempotency_key: IdempotencyKey | None = None,
+) -> Job:
+    """A new job remixing the tenant's completed job ``video_id`` with a new prompt."""
+    resolved = resolve_remix(tenant_id, video_id, body)
+    return _once(tenant_id, resolved, None, idempotency_key, "remix")

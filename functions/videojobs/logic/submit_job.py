@@ -18,10 +18,11 @@ from videojobs.models.errors import (
     StaleTransitionError,
 )
 from videojobs.models.job import Job, JobError, JobStatus
-from videojobs.models.provider import CreateVideoRequest, ProviderVideo
+from videojobs.models.provider import CreateVideoRequest, InputReference, ProviderVideo
 from videojobs.observability import logger
 from videojobs.providers import VideoProvider
 from videojobs.settings import get_settings
+from videojobs.storage import assets
 
 # How far back (seconds) a provider video may predate our recorded attempt and still be ours:
 # clocks differ a little between us and the provider.
@@ -89,14 +90,23 @@ def _fail(job_id: str, exc: ProviderRejectedError) -> None:
 
 def _create(provider: VideoProvider, job: Job) -> ProviderVideo:
     request = job.request
-    if request.remix_of:
-        return provider.remix(request.remix_of, request.prompt)
+    if request.remix_of_provider_id:
+        return provider.remix(request.remix_of_provider_id, request.prompt)
+    reference = None
+    if request.input_reference is not None:
+        stored = request.input_reference
+        reference = InputReference(
+            filename=stored.filename,
+            content_type=stored.content_type,
+            data=assets.read_input(stored.key),
+        )
     return provider.create(
         CreateVideoRequest(
             prompt=request.prompt,
             model=request.model,
             seconds=request.seconds,
             size=request.size,
+            input_reference=reference,
         )
     )
 

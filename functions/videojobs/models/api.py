@@ -4,27 +4,91 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from videojobs.models.provider import ModelName, VideoSize
+from videojobs.models.presets import AspectRatio, Duration, PresetName, Resolution
+from videojobs.models.provider import ModelName, VideoSeconds, VideoSize
 
 PROMPT_MAX_CHARS = 4000
+"""The default prompt bound; the deployed bound is ``Settings.prompt_max_chars``."""
 METADATA_MAX_PAIRS = 16
+CALLBACK_URL_MAX_CHARS = 2048
+
+Metadata = dict[
+    Annotated[str, Field(min_length=1, max_length=64)],
+    Annotated[str, Field(max_length=512)],
+]
+
+
+def _lowercase(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+class InputReferenceParam(BaseModel):
+    """``input_reference`` given as an object (JSON, or ``input_reference[...]`` form fields).
+
+    Only a ``data:`` URL of a JPEG, PNG or WebP image is accepted: fetching a caller's URL
+    from inside the service is a door into the network behind it, and file ids belong to
+    another API. An upload (multipart file part) is the usual way to send an image.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_url: str | None = Field(
+        default=None, description="A data: URL (data:image/png;base64,...)."
+    )
+    file_id: str | None = Field(default=None, description="Not supported: upload the image.")
 
 
 class CreateVideoBody(BaseModel):
-    """``POST /v1/videos``: the OpenAI fields. Unknown fields are refused."""
+    """``POST /v1/videos``: the OpenAI fields plus this service's extensions.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    Fields left out come from ``preset`` when one is named, else from the provider's defaults
+    (sora-2, 4 seconds, 720x1280). Unknown fields are refused.
+    """
 
-    prompt: Annotated[str, Field(min_length=1, max_length=PROMPT_MAX_CHARS)]
-    model: ModelName = "sora-2"
-    seconds: Literal["4", "8", "12"] = "4"
-    size: VideoSize = "720x1280"
-    metadata: dict[
-        Annotated[str, Field(min_length=1, max_length=64)],
-        Annotated[str, Field(max_length=512)],
-    ] = Field(default_factory=dict, max_length=METADATA_MAX_PAIRS)
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="What the video shows. Its longest length is configured per deployment."
+    )
+    model: ModelName | None = Field(default=None, description="Defaults to sora-2.")
+    seconds: VideoSeconds | None = Field(
+        default=None, description='"4", "8" or "12" (an integer is accepted too).'
+    )
+    size: VideoSize | None = Field(
+        default=None,
+        description="Width x height; 1024x1792 and 1792x1024 need sora-2-pro.",
+    )
+    input_reference: InputReferenceParam | None = Field(
+        default=None,
+        description="An image the video starts from, matching `size` exactly.",
+    )
+    metadata: Metadata = Field(
+        default_factory=dict,
+        max_length=METADATA_MAX_PAIRS,
+        description="Up to 16 string pairs, kept on the job (keys <= 64, values <= 512 chars).",
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=CALLBACK_URL_MAX_CHARS,
+        description="https URL that receives signed video.completed / video.failed events.",
+    )
+    preset: PresetName | None = Field(
+        default=None,
+        description="Size, seconds, model and a style line for a platform (see docs).",
+    )
+    duration: Duration | None = Field(
+        default=None, description="Seconds as a number: 4, 8 or 12 (same as `seconds`)."
+    )
+    aspect_ratio: AspectRatio | None = Field(
+        default=None,
+        description="16:9 (1280x720), 9:16 (720x1280), 7:4 (1792x1024) or 4:7 (1024x1792).",
+    )
+    resolution: Resolution | None = Field(
+        default=None,
+        description="Short side: 720p (both models) or 1024p (sora-2-pro).",
+    )
 
     @field_validator("seconds", mode="before")
     @classmethod
@@ -33,6 +97,39 @@ class CreateVideoBody(BaseModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_as_int(cls, value: Any) -> Any:
+        # Form fields are text; a bool is not a number of seconds.
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        return value
+
+    _lower = field_validator("preset", "resolution", mode="before")(_lowercase)
+
+
+class RemixVideoBody(BaseModel):
+    """``POST /v1/videos/{id}/remix``: a new prompt for a completed video.
+
+    The remix keeps the source's model, size and seconds, as the provider does.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    metadata: Metadata = Field(default_factory=dict, max_length=METADATA_MAX_PAIRS)
+    callback_url: str | None = Field(default=None, max_length=CALLBACK_URL_MAX_CHARS)
+
+
+class UploadedImage(BaseModel):
+    """An ``input_reference`` file as it arrived, before it is checked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    declared_type: str | None = None
+    data: bytes = Field(repr=False)
 
 
 class VideoErrorBody(BaseModel):
@@ -57,6 +154,7 @@ class VideoResource(BaseModel):
     error: VideoErrorBody | None = None
     remixed_from_video_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    batch_id: str | None = None
     assets: dict[str, str] | None = None
 
 

@@ -114,3 +114,23 @@ class InvalidRequestError(VideojobsError):
 
 class AuthenticationError(VideojobsError):
     """Missing, unknown or revoked API key (HTTP 401)."""
+
+
+class BatchNotFoundError(VideojobsError):
+    """No such batch for this tenant (another tenant's batch is 'not found' too)."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(f"No video batch found with id '{batch_id}'.")
+        self.batch_id = batch_id
+
+
+class IdempotencyConflictError(VideojobsError):
+    """An ``Idempotency-Key`` reused with another request, or its request still running (409).
+
+    ``code`` tells which: ``idempotency_key_reused`` or ``idempotency_request_in_progress``.
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code

@@ -70,6 +70,17 @@ class StoredAsset(BaseModel):
     crc32: str
 
 
+class StoredInput(BaseModel):
+    """A caller's ``input_reference`` image, kept in the bucket until the job is submitted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    content_type: str
+    filename: str
+    bytes: int
+
+
 class VideoRequest(BaseModel):
     """What the provider is asked to generate (already validated and normalised)."""
 
@@ -80,6 +91,23 @@ class VideoRequest(BaseModel):
     seconds: VideoSeconds = "4"
     size: VideoSize = "720x1280"
     remix_of: str | None = None
+    """The job id this one remixes (what the API shows as ``remixed_from_video_id``)."""
+    remix_of_provider_id: str | None = None
+    """The provider's video id of that job: what the provider's remix call needs."""
+    input_reference: StoredInput | None = None
+
+
+class CallbackAttempt(BaseModel):
+    """One delivery attempt of a signed callback to the job's ``callback_url``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: str
+    attempt: int
+    at: int
+    status_code: int | None = None
+    error: str | None = None
+    delivered: bool = False
 
 
 class Job(BaseModel):
@@ -106,6 +134,10 @@ class Job(BaseModel):
     assets: dict[ContentVariant, StoredAsset] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     execution_arn: str | None = None
+    callback_url: str | None = None
+    callback_attempts: list[CallbackAttempt] = Field(default_factory=list)
+    batch_id: str | None = None
+    deleted_at: int | None = None
 
     def with_changes(self, **changes: Any) -> Job:
         """A copy with ``changes`` applied (the entity is immutable)."""

@@ -242,3 +242,13 @@ class ProviderConfig(BaseModel):
         if any(ch in secret for ch in "\r\n\x00"):
             raise ValueError("api_key contains control characters")
         return value
+
+
+class ModerationResult(BaseModel):
+    """The provider's verdict on a text (``POST /moderations``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    flagged: bool
+    categories: tuple[str, ...] = ()
+    """The categories that were flagged, sorted."""

@@ -15,6 +15,7 @@ from videojobs.models.provider import (
     CreateVideoRequest,
     DeletedVideo,
     ListOrder,
+    ModerationResult,
     ProviderConfig,
     ProviderVideo,
     RetrievedVideo,
@@ -72,6 +73,10 @@ class VideoProvider(Protocol):
 
     def remix(self, video_id: str, prompt: str) -> ProviderVideo:
         """Start a new video from a completed one (billed)."""
+        ...
+
+    def moderate(self, text: str) -> ModerationResult:
+        """Whether the provider's moderation flags ``text`` (free; creates nothing)."""
         ...
 
     def stream_content(

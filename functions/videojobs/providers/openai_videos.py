@@ -42,7 +42,7 @@ from typing import Any, Final, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from videojobs.models.errors import (
     ProviderAuthError,
@@ -56,6 +56,7 @@ from videojobs.models.provider import (
     CreateVideoRequest,
     DeletedVideo,
     ListOrder,
+    ModerationResult,
     ProviderConfig,
     ProviderErrorBody,
     ProviderVideo,
@@ -80,6 +81,23 @@ _REDACTED: Final = "[redacted]"
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+MODERATION_MODEL: Final = "omni-moderation-latest"
+
+
+class _ModerationEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    flagged: bool
+    categories: dict[str, bool | None] = Field(default_factory=dict)
+
+
+class _ModerationResponse(BaseModel):
+    """The part of a moderation answer we read; one result per input."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    results: list[_ModerationEntry] = Field(min_length=1)
 
 
 def _user_agent() -> str:
@@ -540,6 +558,18 @@ class OpenAIVideosClient:
             "POST", f"{_video_path(video_id)}/remix", json={"prompt": prompt}
         )
         return self._call_json(http_request, ProviderVideo)
+
+    def moderate(self, text: str) -> ModerationResult:
+        """``POST /moderations`` for one text; free, and no video is created."""
+        http_request = self._http.build_request(
+            "POST", "moderations", json={"input": text, "model": MODERATION_MODEL}
+        )
+        answer = self._call_json(http_request, _ModerationResponse)
+        flagged = any(result.flagged for result in answer.results)
+        categories = sorted(
+            {name for result in answer.results for name, hit in result.categories.items() if hit}
+        )
+        return ModerationResult(flagged=flagged, categories=tuple(categories))
 
     @contextmanager
     def stream_content(

@@ -137,9 +137,17 @@ def presigned_get_url(key: str, *, filename: str | None = None, ttl: int | None 
 
 def delete_job_assets(tenant_id: str, job_id: str) -> int:
     """Delete every stored file of a job; returns how many were deleted."""
+    return _delete_prefix(f"videos/{tenant_id}/{job_id}/")
+
+
+def delete_job_inputs(tenant_id: str, job_id: str) -> int:
+    """Delete a job's stored ``input_reference``; returns how many files were deleted."""
+    return _delete_prefix(f"inputs/{tenant_id}/{job_id}/")
+
+
+def _delete_prefix(prefix: str) -> int:
     settings = get_settings()
     client = aws.s3()
-    prefix = f"videos/{tenant_id}/{job_id}/"
     deleted = 0
     for page in client.get_paginator("list_objects_v2").paginate(
         Bucket=settings.bucket, Prefix=prefix
@@ -149,3 +157,19 @@ def delete_job_assets(tenant_id: str, job_id: str) -> int:
             client.delete_objects(Bucket=settings.bucket, Delete={"Objects": keys, "Quiet": True})
             deleted += len(keys)
     return deleted
+
+
+def input_key(tenant_id: str, job_id: str, extension: str) -> str:
+    """Where a job's ``input_reference`` image is kept (under ``inputs/``)."""
+    return f"inputs/{tenant_id}/{job_id}/reference.{extension}"
+
+
+def store_input(key: str, data: bytes, content_type: str) -> None:
+    """Keep a caller's reference image (small: bounded by the API's request size)."""
+    aws.s3().put_object(Bucket=get_settings().bucket, Key=key, Body=data, ContentType=content_type)
+
+
+def read_input(key: str) -> bytes:
+    """A stored reference image."""
+    resp = aws.s3().get_object(Bucket=get_settings().bucket, Key=key)
+    return bytes(resp["Body"].read())

@@ -1,0 +1,136 @@
+"""Shared pieces of the ``/v1`` API handlers: the tenant, bodies, the OpenAI shapes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel
+
+from videojobs.models.api import ErrorBody, ErrorDetail, VideoErrorBody, VideoResource
+from videojobs.models.errors import AuthenticationError, InvalidRequestError, JobNotFoundError
+from videojobs.models.job import Job, JobStatus
+from videojobs.storage import assets
+
+MAX_JSON_BODY_BYTES = 1024 * 1024
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> Response[str]:
+    """An OpenAI-shaped error answer."""
+    body = ErrorBody(error=ErrorDetail(message=message, type=type_, param=param, code=code))
+    return Response(
+        status_code=status, content_type="application/json", body=body.model_dump_json()
+    )
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response[str]:
+    return Response(
+        status_code=status, content_type="application/json", body=model.model_dump_json()
+    )
+
+
+def tenant_id(event: APIGatewayProxyEvent) -> str:
+    """The caller's tenant, as the authorizer established it."""
+    tenant = event.request_context.authorizer.get("tenant_id")
+    if not tenant:
+        raise AuthenticationError("missing tenant")
+    return str(tenant)
+
+
+def header(event: APIGatewayProxyEvent, name: str) -> str | None:
+    """A request header, case-insensitively."""
+    wanted = name.lower()
+    for key, value in (event.headers or {}).items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def raw_body(event: APIGatewayProxyEvent) -> bytes:
+    """The request body as bytes (API Gateway base64-encodes binary media types)."""
+    body = event.body
+    if not body:
+        return b""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError(
+                "The request body could not be decoded.", code="invalid_body"
+            ) from None
+    # A lone surrogate survives as bytes that the UTF-8 decode in json_object refuses.
+    return body.encode("utf-8", errors="surrogatepass")
+
+
+def json_object(raw: bytes, what: str = "The request body") -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, or :class:`InvalidRequestError`."""
+    try:
+        parsed = json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: deeply nested brackets are malformed input, not a server fault.
+        raise InvalidRequestError(f"{what} is not valid JSON.", code="invalid_json") from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequestError(f"{what} must be a JSON object.", code="invalid_json")
+    return parsed
+
+
+def json_body(event: APIGatewayProxyEvent) -> dict[str, Any]:
+    """The request body as a JSON object, or :class:`InvalidRequestError`."""
+    raw = raw_body(event)
+    if len(raw) > MAX_JSON_BODY_BYTES:
+        raise InvalidRequestError("The request body is too large.", code="body_too_large")
+    content_type = (header(event, "content-type") or "").split(";", 1)[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise InvalidRequestError(
+            "Send the request body as application/json.", code="unsupported_media_type"
+        )
+    return json_object(raw)
+
+
+def checked_job_id(video_id: str) -> str:
+    """``video_id`` if it is shaped like one of our ids; anything else cannot exist (404)."""
+    hex_part = video_id[6:]
+    if not (
+        video_id.startswith("video_")
+        and len(hex_part) == 32
+        and all(c in "0123456789abcdef" for c in hex_part)
+    ):
+        raise JobNotFoundError(video_id[:80])
+    return video_id
+
+
+def to_resource(job: Job) -> VideoResource:
+    """The OpenAI Video view of a job (asset URLs only once completed)."""
+    asset_urls = None
+    if job.status is JobStatus.COMPLETED and job.assets:
+        asset_urls = {
+            str(variant): assets.presigned_get_url(asset.key)
+            for variant, asset in job.assets.items()
+        }
+    return VideoResource(
+        id=job.job_id,
+        model=job.request.model,
+        status=job.status.value,
+        progress=100 if job.status is JobStatus.COMPLETED else job.progress,
+        seconds=job.request.seconds,
+        size=job.request.size,
+        prompt=job.request.prompt,
+        created_at=job.created_at,
+        completed_at=job.completed_at,
+        error=VideoErrorBody(code=job.error.code, message=job.error.message) if job.error else None,
+        remixed_from_video_id=job.request.remix_of,
+        metadata=job.metadata,
+        batch_id=job.batch_id,
+        assets=asset_urls,
+    )

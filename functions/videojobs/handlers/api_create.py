@@ -1,0 +1,167 @@
+"""``POST /v1/videos`` and ``POST /v1/videos/{id}/remix``: everything that creates a job.
+
+Both take JSON or ``multipart/form-data``: the official openai SDK sends every create as
+multipart (API Gateway hands it over base64-encoded) and a remix as JSON. A form is mapped
+onto the same fields as JSON (``metadata[key]=value`` fields and/or a JSON ``metadata``
+field, ``input_reference`` as a file part), so both are validated by the same model.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from videojobs.handlers.api_common import (
+    checked_job_id,
+    header,
+    json_response,
+    tenant_id,
+    to_resource,
+)
+from videojobs.handlers.multipart import FormPart, parse_form_data
+from videojobs.logic.create_job import create_job, remix_job
+from videojobs.logic.idempotency import IdempotencyKey, checked_key
+from videojobs.logic.reference_image import MAX_INPUT_REFERENCE_BYTES
+from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage
+from videojobs.models.errors import InvalidRequestError
+
+router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+
+# Room for the largest reference image as a base64 data: URL plus every other field.
+MAX_CREATE_BODY_BYTES = MAX_INPUT_REFERENCE_BYTES * 4 // 3 + 256 * 1024
+_BRACKETED = re.compile(r"^(?P<field>[A-Za-z_]+)\[(?P<key>[^\[\]]*)\]$")
+
+
+def _raw_body(event: APIGatewayProxyEvent) -> bytes:
+    body = event.body
+    if not body:
+        return b""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError(
+                "The request body could not be decoded.", code="invalid_body"
+            ) from None
+    # A lone surrogate survives as bytes that the UTF-8 check below refuses.
+    return body.encode("utf-8", errors="surrogatepass")
+
+
+def _json_object(raw: bytes, what: str = "The request body") -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: a body of deeply nested brackets is malformed, not a server fault.
+        raise InvalidRequestError(f"{what} is not valid JSON.", code="invalid_json") from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequestError(f"{what} must be a JSON object.", code="invalid_json")
+    return parsed
+
+
+def _put(target: dict[str, Any], key: str, value: Any, param: str) -> None:
+    if key in target:
+        raise InvalidRequestError(f"'{param[:80]}' is given more than once.", param=param[:80])
+    target[key] = value
+
+
+def _form_fields(parts: list[FormPart]) -> tuple[dict[str, Any], UploadedImage | None]:
+    """The JSON-shaped fields of a form, and its ``input_reference`` file if any."""
+    fields: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    reference: dict[str, Any] = {}
+    upload: UploadedImage | None = None
+    for part in parts:
+        name = part.name
+        bracketed = _BRACKETED.match(name)
+        if name == "input_reference" and part.is_file:
+            if upload is not None:
+                raise InvalidRequestError(
+                    "'input_reference' is given more than once.", param="input_reference"
+                )
+            upload = UploadedImage(
+                filename=part.filename or "reference",
+                declared_type=part.content_type,
+                data=part.data,
+            )
+        elif part.is_file:
+            raise InvalidRequestError(
+                f"'{name[:80]}' must be a text field, not a file.", param=name[:80]
+            )
+        elif name == "input_reference":
+            raise InvalidRequestError(
+                "input_reference must be a file upload (or input_reference[image_url]).",
+                param="input_reference",
+            )
+        elif name == "metadata":
+            pairs = _json_object(part.data, "The 'metadata' field")
+            for key, value in pairs.items():
+                _put(metadata, key, value, f"metadata.{key}")
+        elif bracketed is not None and bracketed["field"] in ("metadata", "input_reference"):
+            target = metadata if bracketed["field"] == "metadata" else reference
+            _put(target, bracketed["key"], part.text(), name)
+        else:
+            _put(fields, name, part.text(), name)
+    if metadata:
+        _put(fields, "metadata", metadata, "metadata")
+    if reference:
+        _put(fields, "input_reference", reference, "input_reference")
+    return fields, upload
+
+
+def request_fields(event: APIGatewayProxyEvent) -> tuple[dict[str, Any], UploadedImage | None]:
+    """The body's fields (JSON or form) and an uploaded reference image."""
+    raw = _raw_body(event)
+    if len(raw) > MAX_CREATE_BODY_BYTES:
+        raise InvalidRequestError(
+            f"The request body is larger than {MAX_CREATE_BODY_BYTES} bytes.",
+            code="body_too_large",
+        )
+    content_type = header(event, "content-type") or ""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return _form_fields(parse_form_data(raw, content_type))
+    if media_type in ("", "application/json") or media_type.endswith("+json"):
+        return _json_object(raw), None
+    raise InvalidRequestError(
+        "Send the body as application/json or multipart/form-data.",
+        code="unsupported_media_type",
+    )
+
+
+def _idempotency_key() -> IdempotencyKey | None:
+    value = header(router.current_event, "idempotency-key")
+    if value is None:
+        return None
+    return IdempotencyKey(checked_key(value), router.lambda_context)
+
+
+@router.post("/v1/videos")
+def create_video() -> Response[str]:
+    tenant = tenant_id(router.current_event)
+    key = _idempotency_key()
+    fields, upload = request_fields(router.current_event)
+    body = CreateVideoBody.model_validate(fields)
+    job = create_job(tenant, body, input_reference=upload, idempotency_key=key)
+    return json_response(to_resource(job))
+
+
+@router.post("/v1/videos/<video_id>/remix")
+def remix_video(video_id: str) -> Response[str]:
+    tenant = tenant_id(router.current_event)
+    source = checked_job_id(video_id)
+    key = _idempotency_key()
+    fields, upload = request_fields(router.current_event)
+    if upload is not None:
+        raise InvalidRequestError(
+            "Unrecognized request argument supplied: input_reference", param="input_reference"
+        )
+    body = RemixVideoBody.model_validate(fields)
+    job = remix_job(tenant, source, body, idempotency_key=key)
+    return json_response(to_resource(job))
