@@ -7,7 +7,7 @@ import time
 from videojobs.dal import jobs
 from videojobs.logic.provider_access import get_provider
 from videojobs.models.errors import AssetsExpiredError, JobCancelledError, StaleTransitionError
-from videojobs.models.job import Job, StoredAsset
+from videojobs.models.job import Job, JobStatus, StoredAsset
 from videojobs.models.provider import ContentVariant
 from videojobs.observability import logger
 from videojobs.storage import assets
@@ -53,4 +53,9 @@ def store(job_id: str) -> Job:
     try:
         return jobs.record_assets(job_id, stored)
     except StaleTransitionError as exc:
+        ended = jobs.get(job_id)
+        # Cancelled (or failed) while we uploaded: nobody will ever serve these files. Never
+        # for a completed job: an overlapping retry may be looking at its real files.
+        if ended.status is not JobStatus.COMPLETED:
+            assets.delete_job_assets(ended.tenant_id, job_id)
         raise JobCancelledError(f"job {job_id} ended while its assets were stored") from exc
