@@ -1,0 +1,87 @@
+"""The tenants table: one item per tenant, holding the secret its callbacks are signed with."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from videojobs import aws, standard_webhooks
+from videojobs.models.errors import InvalidRequestError
+from videojobs.models.job import TenantId
+from videojobs.settings import get_settings
+
+_TENANT_ID = TypeAdapter(TenantId)
+
+
+class Tenant(BaseModel):
+    """A tenant: every API key belongs to one, and its callbacks carry its signature."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    # repr=False: a tenant logged or shown in a traceback never shows its signing secret.
+    webhook_secret: str = Field(repr=False)
+    created_at: int
+
+
+def _table() -> Any:
+    return aws.dynamodb().Table(get_settings().tenants_table)
+
+
+def checked_tenant_id(tenant_id: str) -> str:
+    """``tenant_id`` if it is a valid tenant id, else :class:`InvalidRequestError`."""
+    try:
+        return _TENANT_ID.validate_python(tenant_id)
+    except ValidationError as exc:
+        raise InvalidRequestError(
+            "A tenant id is 1-64 characters: letters, digits, '_', '.', '-', "
+            "starting with a letter or digit.",
+            param="tenant_id",
+            code="invalid_tenant_id",
+        ) from exc
+
+
+def _from_item(item: dict[str, Any]) -> Tenant:
+    return Tenant(
+        tenant_id=str(item["tenant_id"]),
+        webhook_secret=str(item["webhook_secret"]),
+        created_at=int(item["created_at"]),
+    )
+
+
+def get_tenant(tenant_id: str) -> Tenant | None:
+    """The tenant, read consistently; None when there is none."""
+    item = _table().get_item(Key={"tenant_id": tenant_id}, ConsistentRead=True).get("Item")
+    return None if item is None else _from_item(item)
+
+
+def ensure_tenant(tenant_id: str) -> Tenant:
+    """The tenant, created with a fresh webhook secret if it does not exist yet.
+
+    The create is conditional, so two concurrent calls agree on one secret: the loser reads
+    the winner's item instead of overwriting it.
+    """
+    tenant_id = checked_tenant_id(tenant_id)
+    existing = get_tenant(tenant_id)
+    if existing is not None:
+        return existing
+    tenant = Tenant(
+        tenant_id=tenant_id,
+        webhook_secret=standard_webhooks.generate_secret(),
+        created_at=int(time.time()),
+    )
+    try:
+        _table().put_item(
+            Item=tenant.model_dump(), ConditionExpression="attribute_not_exists(tenant_id)"
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        winner = get_tenant(tenant_id)
+        if winner is None:  # created and deleted in between: not something we do
+            raise
+        return winner
+    return tenant

@@ -1,0 +1,225 @@
+"""``videojobs keys create|list|revoke``: API keys and tenants, for an operator.
+
+With ``--state-file`` the commands work on the local stack (the moto endpoint that
+``videojobs local up`` wrote there); otherwise on the deployed stack, whose table names are
+read from its CloudFormation outputs (``--stack-name``, default: samconfig.toml's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from videojobs.models.errors import InvalidRequestError
+
+# Table names the deployed stack publishes as outputs, and the variable the DAL reads each from.
+_OUTPUT_VARIABLES = {"ApiKeysTableName": "API_KEYS_TABLE", "TenantsTableName": "TENANTS_TABLE"}
+_STATE_VARIABLES = {"api_keys_table": "API_KEYS_TABLE", "tenants_table": "TENANTS_TABLE"}
+# Keeps a profile's endpoint or credentials from sending a local request elsewhere.
+_LOCAL_HIDDEN = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+class TargetError(Exception):
+    """The stack to work on could not be found (bad state file, samconfig or stack)."""
+
+
+def register(commands: Any) -> None:
+    """Add the ``keys`` command group to the CLI's sub-parsers."""
+    target = argparse.ArgumentParser(add_help=False)
+    where = target.add_argument_group("which stack")
+    where.add_argument(
+        "--state-file", help="the local stack's state file (written by `videojobs local up`)"
+    )
+    where.add_argument("--stack-name", help="deployed stack (default: samconfig.toml's)")
+    where.add_argument("--config-file", default="samconfig.toml", help="SAM config to read")
+    where.add_argument("--config-env", default="default", help="SAM config environment")
+    where.add_argument("--region", help="AWS region of the deployed stack")
+
+    keys = commands.add_parser("keys", help="API keys and tenants")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+
+    create = actions.add_parser(
+        "create", parents=[target], help="new API key (and tenant, if new); prints JSON"
+    )
+    create.add_argument("--tenant", required=True, help="tenant id, e.g. acme")
+    create.set_defaults(func=cmd_create)
+
+    listing = actions.add_parser("list", parents=[target], help="list keys (never the keys)")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    listing.set_defaults(func=cmd_list)
+
+    revoke = actions.add_parser("revoke", parents=[target], help="revoke a key by its key id")
+    revoke.add_argument("key_id", help="the key id, key_...")
+    revoke.set_defaults(func=cmd_revoke)
+
+
+def _local_environment(state_file: Path) -> dict[str, str | None]:
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise TargetError(f"cannot read the state file {state_file}: {exc}") from exc
+    missing = [k for k in ("aws_endpoint_url", "region", *_STATE_VARIABLES) if not state.get(k)]
+    if missing:
+        raise TargetError(
+            f"the state file {state_file} has no {', '.join(missing)}; "
+            "restart `videojobs local up` to rewrite it"
+        )
+    environment: dict[str, str | None] = {
+        variable: str(state[key]) for key, variable in _STATE_VARIABLES.items()
+    }
+    environment.update(
+        {
+            "AWS_ENDPOINT_URL": str(state["aws_endpoint_url"]),
+            "AWS_DEFAULT_REGION": str(state["region"]),
+            "AWS_REGION": str(state["region"]),
+            # moto accepts any credentials; real ones must not be sent to it.
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": None,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+    environment.update(dict.fromkeys(_LOCAL_HIDDEN))
+    environment.update(dict.fromkeys(n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")))
+    return environment
+
+
+def default_stack_name(config_file: Path, config_env: str) -> str:
+    """The stack name ``sam deploy`` uses: ``[<env>.global.parameters] stack_name``."""
+    try:
+        config = tomllib.loads(config_file.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise TargetError(f"cannot read {config_file}: {exc}; pass --stack-name") from exc
+    for section in ("global", "deploy"):
+        name = config.get(config_env, {}).get(section, {}).get("parameters", {}).get("stack_name")
+        if name:
+            return str(name)
+    raise TargetError(f"{config_file} names no stack_name for [{config_env}]; pass --stack-name")
+
+
+def _deployed_environment(args: argparse.Namespace) -> dict[str, str | None]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stack_name = args.stack_name or default_stack_name(Path(args.config_file), args.config_env)
+    environment: dict[str, str | None] = {}
+    if args.region:
+        environment.update({"AWS_DEFAULT_REGION": args.region, "AWS_REGION": args.region})
+    try:
+        cloudformation = boto3.client("cloudformation", region_name=args.region)
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except (BotoCoreError, ClientError) as exc:
+        raise TargetError(f"cannot read the stack {stack_name}: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    missing = [name for name in _OUTPUT_VARIABLES if name not in outputs]
+    if missing:
+        raise TargetError(f"the stack {stack_name} has no output {', '.join(missing)}")
+    environment.update({variable: outputs[o] for o, variable in _OUTPUT_VARIABLES.items()})
+    return environment
+
+
+@contextmanager
+def _targeting(environment: Mapping[str, str | None]) -> Iterator[None]:
+    """Point the data-access modules at a stack; the process environment is restored after."""
+    from videojobs import aws
+    from videojobs.settings import get_settings
+
+    saved = {name: os.environ.get(name) for name in environment}
+
+    def apply(values: Mapping[str, str | None]) -> None:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+        aws.reset_clients()
+
+    apply(environment)
+    try:
+        yield
+    finally:
+        apply(saved)
+
+
+@contextmanager
+def _stack(args: argparse.Namespace) -> Iterator[None]:
+    if args.state_file:
+        environment = _local_environment(Path(args.state_file))
+    else:
+        environment = _deployed_environment(args)
+    with _targeting(environment):
+        yield
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _fail(message: str) -> int:
+    print(f"videojobs keys: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    """Create a key for a tenant (and the tenant, with its webhook secret, if it is new)."""
+    from videojobs.dal import api_keys, tenants
+
+    try:
+        tenant_id = tenants.checked_tenant_id(args.tenant)
+        with _stack(args):
+            tenant = tenants.ensure_tenant(tenant_id)
+            api_key, record = api_keys.create(tenant.tenant_id)
+    except (TargetError, InvalidRequestError) as exc:
+        return _fail(str(exc))
+    _print(
+        {
+            "api_key": api_key,
+            "tenant_id": tenant.tenant_id,
+            "webhook_secret": tenant.webhook_secret,
+            "key_id": record.key_id,
+        }
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List keys: ids, tenants, dates and whether revoked; never the keys or their hashes."""
+    from videojobs.dal import api_keys
+
+    try:
+        with _stack(args):
+            records = api_keys.list_keys(args.tenant)
+    except TargetError as exc:
+        return _fail(str(exc))
+    _print([record.model_dump(exclude={"key_hash"}) for record in records])
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    """Revoke a key: the authorizer refuses it from the next request on."""
+    from videojobs.dal import api_keys
+
+    try:
+        with _stack(args):
+            record = api_keys.revoke(args.key_id)
+    except TargetError as exc:
+        return _fail(str(exc))
+    if record is None:
+        print(f"videojobs keys: no key with id {args.key_id!r}", file=sys.stderr)
+        return 1
+    _print(record.model_dump(exclude={"key_hash"}))
+    return 0
