@@ -47,3 +47,25 @@ def publish_job_event(job: Job, event_type: str) -> None:
     if resp.get("FailedEntryCount"):
         # The job itself is final and correct; a lost notification must not undo that.
         logger.warning("event not published", extra={"job_id": job.job_id, "type": event_type})
+
+
+def publish_batch_event(detail: dict[str, Any]) -> bool:
+    """Publish ``batch.completed`` with ``detail``; whether EventBridge accepted it."""
+    settings = get_settings()
+    resp = aws.events().put_events(
+        Entries=[
+            {
+                "Source": settings.event_source,
+                "DetailType": "batch.completed",
+                "Detail": json.dumps(detail),
+                "EventBusName": settings.event_bus_name,
+                "Resources": [],
+            }
+        ]
+    )
+    if resp.get("FailedEntryCount"):
+        logger.warning(
+            "event not published", extra={"batch_id": detail.get("batch_id"), "type": "batch"}
+        )
+        return False
+    return True

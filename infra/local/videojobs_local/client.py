@@ -99,6 +99,63 @@ class VideojobsClient:
         result: dict[str, Any] = self._check(self._http.get(f"/videos/{video_id}")).json()
         return result
 
+    def list_videos(
+        self,
+        *,
+        status: str | None = None,
+        batch_id: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+        order: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of ``GET /videos`` (the OpenAI list shape)."""
+        params = {
+            k: v
+            for k, v in {
+                "status": status,
+                "batch_id": batch_id,
+                "limit": limit,
+                "after": after,
+                "order": order,
+            }.items()
+            if v is not None
+        }
+        result: dict[str, Any] = self._check(self._http.get("/videos", params=params)).json()
+        return result
+
+    def delete(self, video_id: str) -> dict[str, Any]:
+        """``DELETE /videos/{id}``: cancel the job if it runs, delete its files."""
+        result: dict[str, Any] = self._check(self._http.delete(f"/videos/{video_id}")).json()
+        return result
+
+    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._check(self._http.post("/video_batches", json=body)).json()
+        return result
+
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._check(self._http.get(f"/video_batches/{batch_id}")).json()
+        return result
+
+    def wait_batch(
+        self,
+        batch_id: str,
+        *,
+        interval: float = 1.0,
+        timeout: float = 3600.0,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until every job of the batch has finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            batch = self.get_batch(batch_id)
+            if on_update:
+                on_update(batch)
+            if batch["status"] == "completed":
+                return batch
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{batch_id} still running after {timeout:.0f} s")
+            time.sleep(interval)
+
     def wait(
         self,
         video_id: str,

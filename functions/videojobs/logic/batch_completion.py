@@ -1,0 +1,76 @@
+"""Counting a batch's finished jobs, and announcing the batch when the last one ends.
+
+Kept apart from batch creation so that the paths which end jobs (finalize, fail, reaper,
+cancel) import no more than this: the DynamoDB counter and one EventBridge call.
+
+``batch.completed`` is published at least once and, unless a report crashes between
+completing the batch and publishing, exactly once; its callback carries a stable event id,
+so a receiver can drop a repeat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from videojobs import eventbus
+from videojobs.dal import batches
+from videojobs.models.batches import Batch, BatchCounts
+from videojobs.models.errors import BatchNotFoundError
+from videojobs.models.job import Job
+from videojobs.observability import logger, metrics
+
+
+def batch_event_detail(batch: Batch) -> dict[str, Any]:
+    """The ``batch.completed`` payload: the batch resource plus who it belongs to."""
+    return {
+        "batch_id": batch.batch_id,
+        "tenant_id": batch.tenant_id,
+        "id": batch.batch_id,
+        "object": "video.batch",
+        "status": "completed",
+        "created_at": batch.created_at,
+        "completed_at": batch.completed_at,
+        "total": batch.total,
+        "counts": BatchCounts(**batch.terminal_counts).model_dump(),
+        "percent_complete": 100,
+        "job_ids": list(batch.job_ids),
+        "metadata": dict(batch.metadata),
+        "has_callback_url": batch.callback_url is not None,
+    }
+
+
+def on_job_terminal(job: Job) -> None:
+    """Count a finished job towards its batch; the last one completes the batch.
+
+    Safe to call any number of times per job, from any path that ends a job (finalize,
+    fail, reaper, cancel) or that finds it already ended: the job is counted once, and
+    ``batch.completed`` is published by whichever call completes the batch. A job outside
+    any batch, or not yet terminal, is ignored.
+    """
+    if job.batch_id is None or not job.status.is_terminal:
+        return
+    try:
+        batch = batches.record_job_finished(job.tenant_id, job.batch_id, job.job_id, job.status)
+    except BatchNotFoundError:
+        logger.warning("job names a batch that does not exist", extra={"batch_id": job.batch_id})
+        return
+    complete_if_finished(batch)
+
+
+def complete_if_finished(batch: Batch) -> None:
+    """Complete and announce ``batch`` if all of its jobs have been counted (once)."""
+    if not batch.all_finished:
+        return
+    if batch.completed_at is None:
+        claimed = batches.claim_completion(batch.batch_id)
+        if claimed is None:
+            return  # another report completed it, and publishes
+        batch = claimed
+        metrics.add_metric(name="BatchesCompleted", unit="Count", value=1)
+        logger.info("batch completed", extra={"batch_id": batch.batch_id})
+    if batch.event_published:
+        return
+    # Reached by a later report only when an earlier one completed the batch but did not get
+    # the event out (a crash, a refused entry): the repeat sends it then.
+    if eventbus.publish_batch_event(batch_event_detail(batch)):
+        batches.mark_event_published(batch.batch_id)

@@ -1,0 +1,311 @@
+"""Batches: many jobs from one request, validated all-or-nothing, counted to completion.
+
+A batch body comes in three shapes (see :class:`~videojobs.models.batches.CreateBatchBody`).
+Each is expanded into plain create bodies, and every one of them is validated exactly as
+``POST /v1/videos`` would validate it before anything is written, so a batch with one bad
+element is refused whole. The batch record is written before its jobs, with the final
+``total``: a job that finishes while later ones are still being created is counted against
+the right total, and the batch cannot look complete too early. Counting finished jobs lives
+in :mod:`videojobs.logic.batch_completion` (``on_job_terminal`` is re-exported here).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from videojobs.dal import batches
+from videojobs.dal import jobs as jobs_dal
+from videojobs.logic.batch_completion import complete_if_finished, on_job_terminal
+from videojobs.logic.callback_target import validate_callback_url
+from videojobs.logic.create_job import create_job, validate_request
+from videojobs.models.api import CreateVideoBody
+from videojobs.models.batches import (
+    MAX_BATCH_JOBS,
+    Batch,
+    BatchCounts,
+    BatchResource,
+    CreateBatchBody,
+    is_batch_id,
+    new_batch_id,
+)
+from videojobs.models.errors import BatchNotFoundError, InvalidRequestError
+from videojobs.models.job import Job, JobStatus
+from videojobs.observability import logger, metrics
+
+# Fields that describe the batch itself rather than its jobs.
+_BATCH_LEVEL = ("metadata", "callback_url")
+
+__all__ = [
+    "BatchPlan",
+    "batch_resource",
+    "create_batch",
+    "get_batch",
+    "on_job_terminal",
+    "plan_batch",
+]
+
+ParamPath = Callable[[Sequence[int | str]], str]
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """A validated batch: the create bodies in order, and the batch's own fields."""
+
+    bodies: list[CreateVideoBody]
+    metadata: dict[str, str]
+    callback_url: str | None
+
+
+@dataclass(frozen=True)
+class _Element:
+    body: dict[str, Any]
+    param: ParamPath
+    """Where an error at a location inside ``body`` is in the caller's batch body."""
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    """``("metadata", "k")`` -> ``metadata.k``; ``("requests", 3)`` -> ``requests[3]``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(error: ErrorDetails, param: str) -> str:
+    """The same wording ``POST /v1/videos`` uses for a validation error."""
+    if error["type"] == "extra_forbidden":
+        return f"Unrecognized request argument supplied: {param}"
+    if error["type"] == "literal_error":
+        return f"Invalid value for '{param}': {error['msg']}"
+    return f"Invalid '{param}': {error['msg']}"
+
+
+def _invalid(exc: ValidationError, param: ParamPath) -> InvalidRequestError:
+    first = exc.errors()[0]
+    where = param(tuple(first.get("loc", ())))
+    return InvalidRequestError(_message(first, where), param=where or None)
+
+
+def _unrecognized(raw: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise InvalidRequestError(
+                f"Unrecognized request argument supplied: {key}", param=str(key)
+            )
+
+
+def _in_requests(index: int) -> ParamPath:
+    return lambda loc: _dotted(("requests", index, *loc))
+
+
+def _variation_field(loc: Sequence[int | str]) -> str:
+    # Every variation is the same body: an error in one is an error in the batch's field.
+    return _dotted(loc)
+
+
+def _preset_field(index: int) -> ParamPath:
+    def param(loc: Sequence[int | str]) -> str:
+        if loc and loc[0] == "preset":
+            return _dotted(("presets", index))
+        if loc and loc[0] == "prompt":
+            return _dotted(("brief", *loc[1:]))
+        return _dotted(loc)
+
+    return param
+
+
+def _elements(raw: Mapping[str, Any], shape: CreateBatchBody) -> list[_Element]:
+    """The create bodies a batch stands for, each with where its errors belong."""
+    shared = {k: v for k, v in raw.items() if k not in _BATCH_LEVEL}
+    if "requests" in raw:
+        _unrecognized(raw, {"requests", *_BATCH_LEVEL})
+        if shape.requests is None:
+            raise InvalidRequestError(
+                "Invalid 'requests': expected a list of create bodies.", param="requests"
+            )
+        # The raw bodies, not the parsed ones: each is validated exactly as sent.
+        return [_Element(dict(body), _in_requests(i)) for i, body in enumerate(raw["requests"])]
+    if "presets" in raw or "brief" in raw:
+        for wrong, hint in (
+            ("prompt", "give the text as 'brief' when using 'presets'"),
+            ("preset", "list the presets in 'presets'"),
+            ("n", "'n' variations and 'presets' cannot be combined"),
+        ):
+            if wrong in raw:
+                raise InvalidRequestError(f"Unexpected '{wrong}': {hint}.", param=wrong)
+        if shape.brief is None or shape.presets is None:
+            missing = "brief" if shape.brief is None else "presets"
+            raise InvalidRequestError(
+                f"Missing '{missing}': a campaign batch needs both 'brief' and 'presets'.",
+                param=missing,
+            )
+        for i, preset in enumerate(shape.presets):
+            if preset in shape.presets[:i]:
+                raise InvalidRequestError(
+                    f"Invalid 'presets[{i}]': '{preset}' is listed twice.", param=f"presets[{i}]"
+                )
+        common = {k: v for k, v in shared.items() if k not in ("brief", "presets")}
+        return [
+            _Element({**common, "prompt": shape.brief, "preset": preset}, _preset_field(i))
+            for i, preset in enumerate(shape.presets)
+        ]
+    if "n" in raw:
+        if shape.n is None or "prompt" not in raw:
+            missing = "n" if shape.n is None else "prompt"
+            raise InvalidRequestError(
+                f"Missing '{missing}': a variations batch needs 'prompt' and 'n'.", param=missing
+            )
+        common = {k: v for k, v in shared.items() if k != "n"}
+        return [_Element(dict(common), _variation_field) for _ in range(shape.n)]
+    raise InvalidRequestError(
+        "Send 'requests' (a list of create bodies), 'prompt' with 'n' (variations), "
+        "or 'brief' with 'presets' (one video per preset)."
+    )
+
+
+def _validated(element: _Element) -> CreateVideoBody:
+    try:
+        body = CreateVideoBody.model_validate(element.body)
+    except ValidationError as exc:
+        raise _invalid(exc, element.param) from exc
+    try:
+        validate_request(body)
+    except InvalidRequestError as exc:
+        where = element.param((exc.param,) if exc.param else ())
+        raise InvalidRequestError(
+            exc.message.replace(f"'{exc.param}'", f"'{where}'") if exc.param else exc.message,
+            param=where or None,
+            code=exc.code,
+        ) from exc
+    return body
+
+
+def _validated_all(elements: Sequence[_Element]) -> list[CreateVideoBody]:
+    """Every element validated; identical bodies (variations) are checked once."""
+    checked: dict[str, CreateVideoBody] = {}
+    bodies = []
+    for element in elements:
+        key = json.dumps(element.body, sort_keys=True, default=str)
+        if key not in checked:
+            checked[key] = _validated(element)
+        bodies.append(checked[key])
+    return bodies
+
+
+def plan_batch(raw: Mapping[str, Any]) -> BatchPlan:
+    """Expand and validate a batch body; the first problem is :class:`InvalidRequestError`."""
+    try:
+        shape = CreateBatchBody.model_validate(raw)
+    except ValidationError as exc:
+        raise _invalid(exc, _dotted) from exc
+    elements = _elements(raw, shape)
+    if not elements or len(elements) > MAX_BATCH_JOBS:
+        raise InvalidRequestError(
+            f"A batch holds 1 to {MAX_BATCH_JOBS} videos; this one asks for {len(elements)}.",
+            code="batch_too_large",
+        )
+    callback_url = None
+    if shape.callback_url is not None:
+        # Held to the same rules as a job's (https, public addresses only).
+        callback_url = validate_callback_url(shape.callback_url)
+    return BatchPlan(
+        bodies=_validated_all(elements), metadata=dict(shape.metadata), callback_url=callback_url
+    )
+
+
+def batch_resource(batch: Batch, jobs: Sequence[Job]) -> BatchResource:
+    """The ``video.batch`` view: live counts from the jobs, progress as their mean.
+
+    A finished job counts as 100 %, a running one by its own progress, so the percentage
+    moves while long videos render rather than jumping by whole jobs.
+    """
+    counts = {status.value: 0 for status in JobStatus}
+    progress = 0
+    for job in jobs:
+        counts[job.status.value] += 1
+        progress += 100 if job.status.is_terminal else max(0, min(job.progress, 99))
+    total = max(batch.total, 1)
+    finished = sum(1 for job in jobs if job.status.is_terminal)
+    done = batch.completed_at is not None or (bool(jobs) and finished >= batch.total)
+    completed_at = batch.completed_at
+    if done and completed_at is None:
+        completed_at = max((job.completed_at or job.updated_at) for job in jobs)
+    return BatchResource(
+        id=batch.batch_id,
+        status="completed" if done else "in_progress",
+        created_at=batch.created_at,
+        completed_at=completed_at if done else None,
+        total=batch.total,
+        counts=BatchCounts(**counts),
+        percent_complete=100 if done else min(99, progress // total),
+        job_ids=list(batch.job_ids),
+        metadata=dict(batch.metadata),
+    )
+
+
+def create_batch(tenant_id: str, raw: Mapping[str, Any]) -> BatchResource:
+    """Validate every job of a batch, then store the batch and create its jobs in order."""
+    plan = plan_batch(raw)
+    now = int(time.time())
+    batch = batches.create(
+        Batch(
+            batch_id=new_batch_id(),
+            tenant_id=tenant_id,
+            created_at=now,
+            total=len(plan.bodies),
+            metadata=plan.metadata,
+            callback_url=plan.callback_url,
+        )
+    )
+    logger.append_keys(batch_id=batch.batch_id)
+    created: list[Job] = []
+    try:
+        for body in plan.bodies:
+            created.append(create_job(tenant_id, body, batch_id=batch.batch_id))
+    except Exception:
+        # Creation failed part-way (the service, not the request): hold the batch to the jobs
+        # that exist so it can still complete, then let the error answer the request.
+        _seal(batch, created)
+        raise
+    batch = batches.set_jobs(batch.batch_id, [job.job_id for job in created])
+    metrics.add_metric(name="BatchesCreated", unit="Count", value=1)
+    logger.info("batch created", extra={"total": batch.total})
+    return batch_resource(batch, created)
+
+
+def _seal(batch: Batch, created: Sequence[Job]) -> None:
+    """Shrink a half-created batch to the jobs that were stored, and settle it."""
+    # The job whose creation failed may have been stored (and failed) without being returned.
+    stored, _ = jobs_dal.list_for_tenant(
+        batch.tenant_id, batch_id=batch.batch_id, limit=batch.total
+    )
+    known = {job.job_id for job in created}
+    job_ids = [job.job_id for job in created]
+    job_ids += [job.job_id for job in reversed(stored) if job.job_id not in known]
+    logger.warning(
+        "batch creation stopped part-way",
+        extra={"jobs_created": len(job_ids), "jobs_requested": batch.total},
+    )
+    if not job_ids:
+        batches.delete(batch.batch_id)
+        return
+    sealed = batches.set_jobs(batch.batch_id, job_ids, total=len(job_ids))
+    for job in stored:
+        if job.status.is_terminal:
+            on_job_terminal(job)
+    complete_if_finished(sealed)
+
+
+def get_batch(tenant_id: str, batch_id: str) -> BatchResource:
+    """A tenant's batch with live counts; anything else is :class:`BatchNotFoundError`."""
+    if not is_batch_id(batch_id):
+        raise BatchNotFoundError(batch_id[:80])
+    batch = batches.get_for_tenant(tenant_id, batch_id)
+    return batch_resource(batch, batches.load_jobs(batch.job_ids))

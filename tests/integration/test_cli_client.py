@@ -1,0 +1,281 @@
+"""The consumer CLI (``videojobs submit|get|list|wait|download|cancel|batch``) run in-process
+against the local stack, as a user would run it with the state file of ``local up``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import pytest
+from conftest import wait_for_job
+from videojobs_local.cli import main
+from videojobs_local.local import LocalVideojobs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def state_file(running_service: LocalVideojobs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "stack.json"
+    path.write_text(json.dumps(running_service.state()))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_endpoint_in_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("VIDEOJOBS_API_URL", raising=False)
+    monkeypatch.delenv("VIDEOJOBS_API_KEY", raising=False)
+    yield
+
+
+class ThisThreadOnly(io.TextIOBase):
+    """A stream keeping what the calling thread writes, passing other threads' writes on.
+
+    The stack's handlers run in this process, on their own threads, and print their logs
+    and metrics to the same ``sys.stdout``; only the CLI's own output is wanted here.
+    """
+
+    def __init__(self, others: TextIO) -> None:
+        self.kept = io.StringIO()
+        self.others = others
+        self.thread = threading.get_ident()
+
+    def write(self, text: str) -> int:
+        target = self.kept if threading.get_ident() == self.thread else self.others
+        return target.write(text)
+
+    def flush(self) -> None:
+        self.others.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+class Cli:
+    """Runs ``videojobs`` in-process and returns (exit status, stdout, stderr)."""
+
+    def __init__(self, state_file: Path) -> None:
+        self.state_file = state_file
+
+    def raw(self, *args: str) -> tuple[int, str, str]:
+        out, err = ThisThreadOnly(sys.stdout), ThisThreadOnly(sys.stderr)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(list(args))
+        return status, out.kept.getvalue(), err.kept.getvalue()
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        """With the state file of the running stack."""
+        return self.raw(*args, "--state-file", str(self.state_file))
+
+    def json(self, *args: str) -> Any:
+        status, out, err = self(*args)
+        assert status == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def cli(service: LocalVideojobs, state_file: Path) -> Cli:
+    return Cli(state_file)
+
+
+def test_submit_wait_out_saves_a_playable_file(cli: Cli, tmp_path: Path) -> None:
+    # When a job is submitted and waited for, with an output directory
+    status, out, err = cli(
+        "submit",
+        "a lighthouse in a storm",
+        "--seconds",
+        "4",
+        "--size",
+        "1280x720",
+        "--metadata",
+        "shot=1",
+        "--metadata",
+        "take=2",
+        "--wait",
+        "--interval",
+        "0.2",
+        "--out",
+        str(tmp_path),
+    )
+    # Then it exits 0 printing the finished job as JSON
+    assert status == 0, err
+    job = json.loads(out)
+    assert job["status"] == "completed"
+    assert (job["size"], job["seconds"]) == ("1280x720", "4")
+    assert job["metadata"] == {"shot": "1", "take": "2"}
+    # And the progress went to stderr, ending at 100 %
+    assert job["id"] in err and "100%" in err
+    # And the MP4 is in the directory
+    video = tmp_path / f"{job['id']}.mp4"
+    assert video.read_bytes()[4:8] == b"ftyp"
+    assert f"saved {video}" in err
+
+
+def test_get_and_list_print_json(cli: Cli, api: httpx.Client) -> None:
+    # Given a submitted job
+    submitted = cli.json("submit", "a kite over dunes", "--preset", "tiktok")
+    assert submitted["status"] == "queued"
+    assert submitted["size"] == "720x1280"
+    # When it is shown and listed
+    shown = cli.json("get", submitted["id"])
+    listed = cli.json("list", "--limit", "5")
+    # Then both are the API's JSON
+    assert shown["id"] == submitted["id"]
+    assert listed["object"] == "list"
+    assert submitted["id"] in [j["id"] for j in listed["data"]]
+    wait_for_job(api, submitted["id"])
+    completed = cli.json("list", "--status", "completed", "--limit", "100")
+    assert submitted["id"] in [j["id"] for j in completed["data"]]
+    assert {j["status"] for j in completed["data"]} == {"completed"}
+
+
+def test_wait_draws_progress_and_prints_the_result(cli: Cli) -> None:
+    submitted = cli.json("submit", "a slow sunrise")
+    status, out, err = cli("wait", submitted["id"], "--interval", "0.2")
+    assert status == 0, err
+    assert json.loads(out)["status"] == "completed"
+    assert f"{submitted['id']} [" in err
+
+
+def test_download_all_variants(cli: Cli, api: httpx.Client, tmp_path: Path) -> None:
+    # Given a completed job
+    submitted = cli.json("submit", "a fox in snow")
+    wait_for_job(api, submitted["id"])
+    # When all of its files are downloaded
+    saved = cli.json("download", submitted["id"], "--variant", "all", "--out", str(tmp_path))
+    # Then the video, thumbnail and spritesheet are on disk with the sizes reported
+    assert [s["variant"] for s in saved] == ["video", "thumbnail", "spritesheet"]
+    for entry in saved:
+        path = Path(entry["path"])
+        assert path.parent == tmp_path
+        assert path.stat().st_size == entry["bytes"] > 0
+    assert Path(saved[1]["path"]).read_bytes()[8:12] == b"WEBP"
+
+
+def test_cancel_stops_a_running_job(cli: Cli, service: LocalVideojobs) -> None:
+    # Given a job the provider takes minutes to render
+    service.emulator.update_config(speed=1.0)
+    submitted = cli.json("submit", "a very long take")
+    # When it is cancelled
+    deleted = cli.json("cancel", submitted["id"])
+    # Then the API's deleted answer is printed, and the job is gone
+    assert deleted["id"] == submitted["id"]
+    assert deleted["deleted"] is True
+    status, out, err = cli("get", submitted["id"])
+    assert (status, out) == (1, "")
+    assert err.startswith("error: HTTP 404")
+    assert err.count("\n") == 1
+
+
+def test_batch_submit_of_a_jsonl_file_waits_and_saves(
+    cli: Cli, tmp_path: Path, api: httpx.Client
+) -> None:
+    # Given a JSON Lines file of two create bodies
+    batch_file = tmp_path / "shots.jsonl"
+    batch_file.write_text('{"prompt": "shot one"}\n{"prompt": "shot two", "size": "1280x720"}\n')
+    out_dir = tmp_path / "videos"
+    # When it is submitted as a batch and waited for
+    status, out, err = cli(
+        "batch",
+        "submit",
+        str(batch_file),
+        "--metadata",
+        "campaign=cli",
+        "--wait",
+        "--interval",
+        "0.2",
+        "--out",
+        str(out_dir),
+    )
+    # Then the completed batch is printed and every video saved
+    assert status == 0, err
+    batch = json.loads(out)
+    assert batch["status"] == "completed"
+    assert batch["counts"]["completed"] == 2
+    assert batch["metadata"] == {"campaign": "cli"}
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        f"{job_id}.mp4" for job_id in batch["job_ids"]
+    )
+    # And the batch can be shown and its jobs listed
+    assert cli.json("batch", "get", batch["id"])["job_ids"] == batch["job_ids"]
+    listed = cli.json("list", "--batch", batch["id"])
+    assert sorted(j["id"] for j in listed["data"]) == sorted(batch["job_ids"])
+
+
+def test_batch_submit_of_a_campaign_body(cli: Cli, tmp_path: Path) -> None:
+    batch_file = tmp_path / "campaign.json"
+    batch_file.write_text(json.dumps({"brief": "a new bike", "presets": ["youtube", "tiktok"]}))
+    batch = cli.json("batch", "submit", str(batch_file))
+    assert (batch["total"], batch["status"]) == (2, "in_progress")
+    done = cli.json("batch", "wait", batch["id"], "--interval", "0.2")
+    assert done["counts"]["completed"] == 2
+
+
+def test_an_api_error_is_one_line_with_status_and_param(cli: Cli) -> None:
+    # When the API refuses the request
+    status, out, err = cli("submit", "a boat", "--seconds", "7")
+    # Then the CLI says why on one line, naming the field, and exits 1
+    assert status == 1
+    assert out == ""
+    assert err.startswith("error: HTTP 400 invalid_request_error: ")
+    assert err.rstrip().endswith("(param: seconds)")
+    assert err.count("\n") == 1
+
+
+def test_a_batch_error_names_the_element(cli: Cli, tmp_path: Path) -> None:
+    batch_file = tmp_path / "bad.jsonl"
+    batch_file.write_text('{"prompt": "fine"}\n{"prompt": "bad", "seconds": "7"}\n')
+    status, _, err = cli("batch", "submit", str(batch_file))
+    assert status == 1
+    assert "(param: requests[1].seconds)" in err
+
+
+def test_an_unreadable_batch_file_is_reported(cli: Cli, tmp_path: Path) -> None:
+    status, _, err = cli("batch", "submit", str(tmp_path / "missing.jsonl"))
+    assert status == 1
+    assert err.startswith("error: cannot read")
+
+
+def test_the_endpoint_can_come_from_the_environment(
+    cli: Cli, service: LocalVideojobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the API URL and key in the environment, and no state file
+    monkeypatch.setenv("VIDEOJOBS_API_URL", service.api_url)
+    monkeypatch.setenv("VIDEOJOBS_API_KEY", service.api_key)
+    # When jobs are listed
+    status, out, err = cli.raw("list", "--limit", "1")
+    # Then it works as with the state file
+    assert status == 0, err
+    assert json.loads(out)["object"] == "list"
+
+
+def test_without_an_endpoint_the_cli_says_what_to_set(cli: Cli) -> None:
+    status, out, err = cli.raw("get", "video_" + "0" * 32)
+    assert (status, out) == (1, "")
+    assert "VIDEOJOBS_API_URL" in err and "--state-file" in err
+
+
+def test_a_wrong_key_is_reported_without_echoing_it(
+    cli: Cli, service: LocalVideojobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDEOJOBS_API_URL", service.api_url)
+    monkeypatch.setenv("VIDEOJOBS_API_KEY", "sk-wrong-key-123")
+    status, _, err = cli.raw("list")
+    assert status == 1
+    assert err.startswith("error: HTTP 401")
+    assert "sk-wrong-key-123" not in err
+
+
+def test_an_unreachable_api_is_reported(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDEOJOBS_API_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("VIDEOJOBS_API_KEY", "sk-any")
+    status, _, err = cli.raw("get", "video_" + "0" * 32)
+    assert status == 1
+    assert err.startswith("error: cannot reach http://127.0.0.1:9/v1")
