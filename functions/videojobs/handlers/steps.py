@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from videojobs.logic import apply_provider_status, finalize_job, store_assets, submit_job
-from videojobs.observability import logger
+from videojobs.observability import logger, metrics
 
 
 def _job_id(event: dict[str, Any]) -> str:
@@ -21,35 +21,41 @@ def _job_id(event: dict[str, Any]) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def submit(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return submit_job.submit(_job_id(event)).model_dump()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def await_completion(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     woke = apply_provider_status.park(_job_id(event), str(event["task_token"]))
     return {"parked": True, "woke_itself": woke}
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def check_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     interval = int(event.get("interval_seconds") or 1)
     return apply_provider_status.check(_job_id(event), interval).model_dump()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def store(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = store_assets.store(_job_id(event))
     return {"assets": sorted(job.assets)}
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = finalize_job.finalize(_job_id(event))
     return {"status": job.status.value}
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = finalize_job.fail(_job_id(event), event.get("error"))
     return {"status": job.status.value, "error": job.error.model_dump() if job.error else None}

@@ -9,6 +9,7 @@ from typing import Any
 
 from videojobs import eventbus
 from videojobs.dal import control, jobs
+from videojobs.logic.batch_completion import on_job_terminal
 from videojobs.logic.provider_access import get_provider
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
@@ -111,47 +112,47 @@ def _release(job_id: str) -> None:
         logger.info("slot released", extra={"job_id": job_id})
 
 
-def finalize(job_id: str) -> Job:
-    """Job -> completed, slot released, ``video.completed`` published (once)."""
+def settle(job: Job) -> Job:
+    """What every ended job needs, however it ended: its slot back and its batch told.
+
+    Both are idempotent, so paths that find a job already ended call this again safely: a
+    retry after a crash between the status change and here still completes the work.
+    """
+    _release(job.job_id)
+    on_job_terminal(job)
+    return job
+
+
+def _end(job_id: str, to: JobStatus, fields: dict[str, Any], event: str, metric: str) -> Job:
     try:
         job = jobs.transition(
-            job_id,
-            JobStatus.COMPLETED,
-            allowed_from=_RUNNING,
-            fields={"completed_at": int(time.time()), "progress": 100},
-            removes=["task_token"],
+            job_id, to, allowed_from=_RUNNING, fields=fields, removes=["task_token"]
         )
     except StaleTransitionError:
-        _release(job_id)
-        return jobs.get(job_id)
+        # Someone else ended it first (a cancel, a duplicate step): theirs stands.
+        return settle(jobs.get(job_id))
     _release(job_id)
-    metrics.add_metric(name="JobsCompleted", unit="Count", value=1)
-    eventbus.publish_job_event(job, "video.completed")
+    metrics.add_metric(name=metric, unit="Count", value=1)
+    eventbus.publish_job_event(job, event)
+    on_job_terminal(job)
     return job
+
+
+def finalize(job_id: str) -> Job:
+    """Job -> completed, slot released, ``video.completed`` published (once)."""
+    fields = {"completed_at": int(time.time()), "progress": 100}
+    return _end(job_id, JobStatus.COMPLETED, fields, "video.completed", "JobsCompleted")
 
 
 def fail(job_id: str, error: dict[str, Any] | None) -> Job:
     """Job -> failed with a normalised reason (if still running), slot released, event out."""
     job = jobs.get(job_id)
     if job.status.is_terminal:
-        _release(job_id)
-        return job
+        return settle(job)
     reason = normalise_error(job, error)
-    try:
-        job = jobs.transition(
-            job_id,
-            JobStatus.FAILED,
-            allowed_from=_RUNNING,
-            fields={"error": reason.model_dump()},
-            removes=["task_token"],
-        )
-    except StaleTransitionError:
-        _release(job_id)
-        return jobs.get(job_id)
-    _release(job_id)
-    metrics.add_metric(name="JobsFailed", unit="Count", value=1)
-    eventbus.publish_job_event(job, "video.failed")
-    return job
+    return _end(
+        job_id, JobStatus.FAILED, {"error": reason.model_dump()}, "video.failed", "JobsFailed"
+    )
 
 
 def reap(job_id: str, execution_status: str) -> Job | None:
@@ -165,26 +166,13 @@ def reap(job_id: str, execution_status: str) -> Job | None:
         _release(job_id)
         return None
     if job.status.is_terminal:
-        _release(job_id)
-        return job
+        return settle(job)
     reason = JobError(
         code=f"workflow_{execution_status.lower()}",
         message=f"The job's workflow ended ({execution_status}) before the job finished.",
         retryable=True,
         billed=job.provider_video_id is not None,
     )
-    try:
-        job = jobs.transition(
-            job_id,
-            JobStatus.FAILED,
-            allowed_from=_RUNNING,
-            fields={"error": reason.model_dump()},
-            removes=["task_token"],
-        )
-    except StaleTransitionError:
-        _release(job_id)
-        return jobs.get(job_id)
-    _release(job_id)
-    metrics.add_metric(name="JobsReaped", unit="Count", value=1)
-    eventbus.publish_job_event(job, "video.failed")
-    return job
+    return _end(
+        job_id, JobStatus.FAILED, {"error": reason.model_dump()}, "video.failed", "JobsReaped"
+    )

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from videojobs_local import cli_client, cli_keys
+
 DEFAULT_STATE_FILE = ".local/stack.json"
 
 
@@ -187,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=150.0)
     demo.add_argument("--log-file", default=".local/demo-stack.log")
     demo.set_defaults(func=cmd_demo)
+
+    cli_keys.register(commands)
+    cli_client.register(commands)
     return parser
 
 

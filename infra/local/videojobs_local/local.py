@@ -43,6 +43,7 @@ class LocalVideojobs:
             "api_url": self.api_url,
             "api_key": self.api_key,
             "tenant_id": self.tenant_id,
+            "webhook_secret": self.tenant_webhook_secret(),
             "provider_webhook_url": self.provider_webhook_url,
             "provider_webhook_secret": self.provider_webhook_secret,
             "emulator_url": self.emulator.api_url,
@@ -54,9 +55,19 @@ class LocalVideojobs:
             "jobs_table": ids["JobsTable"],
             "control_table": ids["ControlTable"],
             "api_keys_table": ids["ApiKeysTable"],
+            "tenants_table": ids["TenantsTable"],
+            "batches_table": ids["BatchesTable"],
+            "callbacks_queue_url": ids["CallbacksQueue"],
             "state_machine_arn": ids["VideoJobStateMachine"],
             "stack_name": self.stack.stack_name,
         }
+
+    def tenant_webhook_secret(self) -> str:
+        """The secret that signs the seeded tenant's callbacks."""
+        from videojobs.dal import tenants
+
+        tenant = tenants.get_tenant(self.tenant_id)
+        return tenant.webhook_secret if tenant else ""
 
     def create_tenant_key(self, tenant_id: str) -> str:
         """A new API key for ``tenant_id`` in this stack's key table."""
