@@ -99,6 +99,7 @@ class _Progress:
 def run_worker(args: argparse.Namespace) -> int:
     import httpx
     from pydantic import SecretStr
+
     from videojobs.models.provider import ProviderConfig
     from videojobs.providers.openai_videos import OpenAIVideosClient
 
@@ -175,6 +176,7 @@ def _emulator(args: argparse.Namespace) -> AbstractContextManager[Any]:
 
 def _prepare_video(api_url: str, key: str) -> str:
     from pydantic import SecretStr
+
     from videojobs.models.provider import CreateVideoRequest, ProviderConfig
     from videojobs.providers.openai_videos import OpenAIVideosClient
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from videojobs.standard_webhooks import generate_secret
 from videojobs_local.emulator import EmulatorConfig, EmulatorServer, WebhookReceiver
 

@@ -11,6 +11,7 @@ import av
 import openai
 import pytest
 from PIL import Image
+
 from videojobs_local.emulator import EmulatorServer, WebhookReceiver
 
 # The SDK marks the Videos API as deprecated (it is, upstream); the emulator keeps it alive.

@@ -11,6 +11,7 @@ from typing import Any, cast
 import openai
 import pytest
 from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
+
 from videojobs_local.local import LocalVideojobs, run_local
 
 # The SDK marks the Videos API as deprecated (it is, upstream); videojobs keeps serving it.

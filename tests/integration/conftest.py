@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from videojobs_local.local import LocalVideojobs, run_local
 
 # Provider-side time runs 100x faster: a 4 s sora-2 video takes about 0.75 s to generate.

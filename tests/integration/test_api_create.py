@@ -13,6 +13,7 @@ import openai
 import pytest
 from conftest import wait_for_job
 from PIL import Image
+
 from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
+
 from videojobs import standard_webhooks
 from videojobs.dal import jobs
 from videojobs.models.job import Job, JobStatus, VideoRequest, new_job_id

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 from conftest import PIPELINE_SPEED, wait_for_job
+
 from videojobs_local.local import LocalVideojobs
 from videojobs_local.stack.template import load_yaml
 

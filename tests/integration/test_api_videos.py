@@ -11,6 +11,7 @@ import httpx
 import pytest
 from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 from conftest import wait_for_job
+
 from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow

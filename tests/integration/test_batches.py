@@ -14,6 +14,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from conftest import wait_for_job
+
 from videojobs import aws, workflow
 from videojobs.dal import batches as batches_dal
 from videojobs.dal import jobs as jobs_dal

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from conftest import wait_for_job
 from standardwebhooks import Webhook
+
 from videojobs import aws, callback_sender, standard_webhooks
 from videojobs.dal import jobs, tenants
 from videojobs.logic import notify

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 from pydantic import SecretStr
+
 from videojobs.models.errors import (
     ProviderAuthError,
     ProviderError,

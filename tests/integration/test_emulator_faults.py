@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
 from videojobs.standard_webhooks import verify
 from videojobs_local.emulator import EmulatorServer, ReceivedWebhook, WebhookReceiver
 

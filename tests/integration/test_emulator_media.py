@@ -11,6 +11,7 @@ import av
 import httpx
 import pytest
 from PIL import Image
+
 from videojobs_local.emulator import EmulatorServer, free_box_header
 
 pytestmark = pytest.mark.slow

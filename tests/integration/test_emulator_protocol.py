@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+
 from videojobs_local.emulator import EmulatorConfig, EmulatorServer
 
 

@@ -29,6 +29,7 @@ from typing import Any, cast
 import pytest
 from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from videojobs import aws, standard_webhooks, workflow
 from videojobs.dal import api_keys, control, jobs
 from videojobs.handlers import api, authorizer, provider_webhook, reaper, steps

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from videojobs_local.cli import main
 from videojobs_local.local import LocalVideojobs
 

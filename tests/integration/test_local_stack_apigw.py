@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from videojobs_local.stack import LocalStack
 
 HERE = Path(__file__).parent

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from videojobs_local.stack import LocalStack
 
 HERE = Path(__file__).parent

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from videojobs_local.stack import LocalStack
 from videojobs_local.stack.lambda_dispatch import is_patched, plan_environment
 

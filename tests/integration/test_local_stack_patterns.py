@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from videojobs_local.stack.events import EventPatternError, matches_pattern
 
 EVENT: dict[str, Any] = {

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from videojobs_local.stack.provision import IMPLICIT_API_ID, Stack, physical_name, provision
 from videojobs_local.stack.template import PseudoParameters, TemplateError, load_template
 

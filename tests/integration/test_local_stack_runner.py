@@ -20,6 +20,7 @@ import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import botocore_stubber
 from moto.events.models import Rule
+
 from videojobs_local.stack import LocalStack, TemplateError
 
 HERE = Path(__file__).parent

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from videojobs_local.stack import LocalStack
 
 HERE = Path(__file__).parent

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from videojobs_local.stack.template import (
     NO_VALUE,
     PseudoParameters,

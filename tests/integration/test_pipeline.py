@@ -14,6 +14,7 @@ import av
 import httpx
 import pytest
 from conftest import wait_for_job
+
 from videojobs import standard_webhooks
 from videojobs_local.local import LocalVideojobs
 

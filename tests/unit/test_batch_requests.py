@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from videojobs.logic.batches import batch_resource, plan_batch
 from videojobs.models.batches import MAX_BATCH_JOBS, Batch
 from videojobs.models.errors import InvalidRequestError

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from videojobs.logic.callback_target import resolve_safe_addresses, validate_callback_url
 from videojobs.models.errors import InvalidRequestError
 from videojobs.settings import get_settings

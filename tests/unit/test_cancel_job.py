@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from videojobs import eventbus, workflow
 from videojobs.dal import control, jobs
 from videojobs.logic import cancel_job as logic

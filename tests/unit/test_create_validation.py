@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from PIL import Image
 from pydantic import SecretStr, ValidationError
+
 from videojobs.handlers.api_create import request_fields
 from videojobs.handlers.multipart import MAX_PARTS, parse_form_data
 from videojobs.logic import create_job as create_job_module

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+
 from videojobs.logic import finalize_job
 from videojobs.models.errors import ProviderTransientError
 from videojobs.models.job import Job, JobError, JobStatus, VideoRequest

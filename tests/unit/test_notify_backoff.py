@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+
 from videojobs import standard_webhooks
 from videojobs.callback_sender import SendResult
 from videojobs.dal.tenants import Tenant

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+
 from videojobs.models.errors import (
     ProviderAuthError,
     ProviderError,

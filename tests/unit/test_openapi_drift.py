@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+
 from videojobs.handlers import api
 from videojobs.handlers.api_openapi import openapi_document, render_openapi
 from videojobs_local.stack.template import load_yaml

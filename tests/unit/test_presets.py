@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from videojobs.logic.create_job import resolve_create
 from videojobs.models.api import CreateVideoBody
 from videojobs.models.errors import InvalidRequestError

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+
 from videojobs.models.errors import (
     ProviderAuthError,
     ProviderError,

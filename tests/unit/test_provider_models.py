@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
+
 from videojobs.models.provider import (
     SIZES_BY_MODEL,
     CreateVideoRequest,

@@ -9,6 +9,7 @@ from datetime import UTC
 
 import pytest
 from standardwebhooks import Webhook
+
 from videojobs import standard_webhooks as sw
 from videojobs.models.errors import InvalidWebhookSignatureError
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from videojobs_local.stack.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+
 from videojobs.standard_webhooks import signed_headers
 
 from .config import EmulatorConfig
