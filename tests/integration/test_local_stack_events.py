@@ -248,6 +248,18 @@ def test_s3_intake_flow_with_partial_batch_failures(local: LocalStack, fx: Modul
     assert len(fx.records("sqs")) == 4
 
 
+def test_s3_events_describe_the_object_as_s3_does(local: LocalStack, fx: ModuleType) -> None:
+    # Given an object put into an unversioned bucket with EventBridge notifications
+    bucket = local.stack.physical_ids["Media"]
+    put = local.client("s3").put_object(Bucket=bucket, Key="intake/t2/shape.txt", Body=b"a kite")
+    # Then its event names the object as S3 would: etag (not eTag), and no version id
+    (record,) = fx.wait_for("sqs", 1)
+    obj = json.loads(record["body"])["detail"]["object"]
+    assert set(obj) == {"key", "size", "etag", "sequencer"}
+    assert (obj["key"], obj["size"]) == ("intake/t2/shape.txt", 6)
+    assert obj["etag"] == put["ETag"].strip('"')
+
+
 def test_a_crashing_batch_is_retried_whole(local: LocalStack, fx: ModuleType) -> None:
     sqs = local.client("sqs")
     queue = local.stack.physical_ids["CrashQueue"]

@@ -19,6 +19,7 @@ from videojobs import aws
 from videojobs.dal import jobs as jobs_dal
 from videojobs.models.batches import Batch
 from videojobs.models.errors import BatchNotFoundError, JobNotFoundError, StaleTransitionError
+from videojobs.models.intake import IntakeBatch, IntakeSource, PlanLine
 from videojobs.models.job import TERMINAL, Job, JobStatus
 from videojobs.settings import get_settings
 
@@ -64,12 +65,29 @@ def to_item(batch: Batch) -> dict[str, Any]:
         item["callback_url"] = batch.callback_url
     if batch.completed_at is not None:
         item["completed_at"] = batch.completed_at
+    if isinstance(batch, IntakeBatch):
+        item["source"] = _source_item(batch.source)
     return item
 
 
+def _source_item(source: IntakeSource) -> dict[str, Any]:
+    return source.model_dump(mode="json", exclude_none=True)
+
+
+def _plain(value: Any) -> Any:
+    """A DynamoDB value with its Decimals turned back into ints."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def from_item(item: Mapping[str, Any]) -> Batch:
-    """The batch for a stored item."""
-    return Batch(
+    """The batch for a stored item (an :class:`IntakeBatch` when it came from a file)."""
+    fields: dict[str, Any] = dict(
         batch_id=str(item["batch_id"]),
         tenant_id=str(item["tenant_id"]),
         created_at=_int(item.get("created_at")),
@@ -82,6 +100,9 @@ def from_item(item: Mapping[str, Any]) -> Batch:
         completed_at=_int(item["completed_at"]) if "completed_at" in item else None,
         event_published=bool(item.get("event_published", False)),
     )
+    if "source" in item:
+        return IntakeBatch(**fields, source=IntakeSource.model_validate(_plain(item["source"])))
+    return Batch(**fields)
 
 
 def create(batch: Batch) -> Batch:
@@ -186,6 +207,67 @@ def claim_completion(batch_id: str) -> Batch | None:
     except ClientError as exc:
         if _conditional_failed(exc):
             return None
+        raise
+    return from_item(resp["Attributes"])
+
+
+def record_intake_progress(batch_id: str, line: PlanLine) -> bool:
+    """Note that an intake line has its job; False when the batch was sealed meanwhile."""
+    try:
+        _table().update_item(
+            Key={"batch_id": batch_id},
+            UpdateExpression=(
+                "SET #source.#progress = list_append(if_not_exists(#source.#progress, :none),"
+                " :line)"
+            ),
+            ConditionExpression="attribute_exists(batch_id) AND #source.sealed = :no",
+            ExpressionAttributeNames={"#source": "source", "#progress": "progress"},
+            ExpressionAttributeValues={
+                ":none": [],
+                ":line": [line.model_dump(mode="json", exclude_none=True)],
+                ":no": False,
+            },
+        )
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
+def seal_intake(batch_id: str, job_ids: Sequence[str], lines: Sequence[PlanLine]) -> Batch:
+    """Record an intake batch's jobs and every line's outcome, and its real total; once.
+
+    Until sealed, an intake batch cannot complete (its total counts lines not yet placed). A
+    second seal (a redelivered event racing the first) changes nothing and gets the batch
+    as the first one left it.
+    """
+    try:
+        resp = _table().update_item(
+            Key={"batch_id": batch_id},
+            UpdateExpression=(
+                "SET job_ids = :ids, #total = :total,"
+                " #source.sealed = :yes, #source.#lines = :lines REMOVE #source.#progress"
+            ),
+            ConditionExpression="attribute_exists(batch_id) AND #source.sealed = :no",
+            ExpressionAttributeNames={
+                "#total": "total",
+                "#source": "source",
+                "#lines": "lines",
+                "#progress": "progress",
+            },
+            ExpressionAttributeValues={
+                ":ids": list(job_ids),
+                ":total": len(job_ids),
+                ":yes": True,
+                ":no": False,
+                ":lines": [line.model_dump(mode="json", exclude_none=True) for line in lines],
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            return get(batch_id)
         raise
     return from_item(resp["Attributes"])
 

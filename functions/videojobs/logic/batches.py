@@ -35,7 +35,8 @@ from videojobs.models.batches import (
     is_batch_id,
     new_batch_id,
 )
-from videojobs.models.errors import BatchNotFoundError, InvalidRequestError
+from videojobs.models.errors import BatchNotFoundError, InvalidRequestError, StaleTransitionError
+from videojobs.models.intake import IntakeBatch, IntakeSource, PlanLine
 from videojobs.models.job import Job, JobStatus
 from videojobs.observability import logger, metrics
 
@@ -47,8 +48,11 @@ __all__ = [
     "batch_resource",
     "create_batch",
     "get_batch",
+    "invalid_body",
     "on_job_terminal",
+    "open_intake_batch",
     "plan_batch",
+    "seal_intake_batch",
 ]
 
 ParamPath = Callable[[Sequence[int | str]], str]
@@ -91,6 +95,11 @@ def _invalid(exc: ValidationError, param: ParamPath) -> InvalidRequestError:
     first = exc.errors()[0]
     where = param(tuple(first.get("loc", ())))
     return InvalidRequestError(_message(first, where), param=where or None)
+
+
+def invalid_body(exc: ValidationError) -> InvalidRequestError:
+    """A create body's validation error, worded as ``POST /v1/videos`` words it."""
+    return _invalid(exc, _dotted)
 
 
 def _unrecognized(raw: Mapping[str, Any], allowed: set[str]) -> None:
@@ -309,3 +318,52 @@ def get_batch(tenant_id: str, batch_id: str) -> BatchResource:
         raise BatchNotFoundError(batch_id[:80])
     batch = batches.get_for_tenant(tenant_id, batch_id)
     return batch_resource(batch, batches.load_jobs(batch.job_ids))
+
+
+# --- batches made from intake files ----------------------------------------------------------
+
+
+def open_intake_batch(
+    tenant_id: str,
+    batch_id: str,
+    *,
+    total: int,
+    source: IntakeSource,
+    callback_url: str | None,
+    metadata: Mapping[str, str],
+) -> IntakeBatch:
+    """The batch of an intake file: created on first delivery, found again on any later one.
+
+    ``batch_id`` is derived from the file (bucket, key, ETag), so a redelivered event or an
+    identical upload lands on the same batch; the create is conditional. ``total`` is an upper
+    bound (the lines that parsed) until :func:`seal_intake_batch` sets the real one.
+    """
+    try:
+        batch = batches.create(
+            IntakeBatch(
+                batch_id=batch_id,
+                tenant_id=tenant_id,
+                created_at=int(time.time()),
+                total=total,
+                metadata=dict(metadata),
+                callback_url=callback_url,
+                source=source,
+            )
+        )
+        metrics.add_metric(name="BatchesCreated", unit="Count", value=1)
+    except StaleTransitionError:
+        batch = batches.get(batch_id)
+    if not isinstance(batch, IntakeBatch) or batch.tenant_id != tenant_id:
+        # Ids come from a hash of the file: another batch under this id is not ours to touch.
+        raise BatchNotFoundError(batch_id)
+    logger.append_keys(batch_id=batch.batch_id)
+    return batch
+
+
+def seal_intake_batch(batch_id: str, lines: Sequence[PlanLine]) -> Batch:
+    """Fix an intake batch to the jobs its lines created, then complete it if they are done."""
+    job_ids = [line.job_id for line in lines if line.job_id is not None]
+    sealed = batches.seal_intake(batch_id, job_ids, lines)
+    logger.info("intake batch sealed", extra={"total": sealed.total})
+    complete_if_finished(sealed)
+    return sealed

@@ -284,6 +284,7 @@ def _routing_send_to_targets(
         # moto gives every S3 event the same id; consumers deduplicate on it. The same dict
         # goes to every rule, so all targets of one event still share one id.
         original_event["id"] = str(uuid.uuid4())
+    _s3_object_as_s3_sends_it(original_event)
     snapshot = copy.deepcopy(original_event)
     others = [t for t in rule.targets if not _is_lambda(str(t.get("Arn", "")))]
     if others:
@@ -292,6 +293,25 @@ def _routing_send_to_targets(
         view.targets = others
         _original_send_to_targets(view, original_event, transform_input)
     router.deliver(rule, snapshot)
+
+
+def _s3_object_as_s3_sends_it(event: EventMessageType) -> None:
+    """Spell an S3 event's object the way S3 does (in place; a second call changes nothing).
+
+    moto writes the object's ETag as ``eTag`` and, in an unversioned bucket, a
+    ``version-id`` of ``"null"``; S3 writes ``etag`` and gives a version id only where
+    there are versions.
+    """
+    if event.get("source") != "aws.s3":
+        return
+    detail = event.get("detail")
+    obj = detail.get("object") if isinstance(detail, dict) else None
+    if not isinstance(obj, dict):
+        return
+    if "eTag" in obj:
+        obj["etag"] = obj.pop("eTag")
+    if obj.get("version-id") in (None, "null"):
+        obj.pop("version-id", None)
 
 
 def _is_lambda(arn: str) -> bool:

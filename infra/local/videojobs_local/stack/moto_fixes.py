@@ -1,4 +1,4 @@
-"""Small corrections to moto 5.2's Step Functions API where it departs from AWS.
+"""Small corrections to moto 5.2 where it departs from AWS (Step Functions, DynamoDB).
 
 * StartExecution without a name: AWS generates a UUID; moto names the execution "None",
   so a second unnamed start fails with ExecutionAlreadyExists.
@@ -8,6 +8,8 @@
   out, and that timeout then turns the aborted execution into FAILED (States.Timeout).
   Stopping now wakes the waiting task, and an aborted or timed-out program keeps its
   status when a task still running afterwards fails.
+* DynamoDB conditional writes and transactions are not atomic against concurrent ones (see
+  ``_dynamodb_writes``); they are made so by one lock over every write.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
+from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -28,6 +31,21 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
+
+# DynamoDB makes each write (and each transaction) atomic; moto checks a condition and then
+# writes with nothing in between held, and rolls a cancelled transaction back by restoring a
+# copy of whole tables, which would undo other threads' writes made meanwhile. One lock over
+# every write makes concurrent conditional writes behave as on AWS.
+_dynamodb_writes = threading.RLock()
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def _serialised(original: Callable[..., Any]) -> Callable[..., Any]:
+    def write(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_writes:
+            return original(self, *args, **kwargs)
+
+    return write
 
 
 def _start_execution(self: StepFunctionResponse) -> ActionResult:
@@ -89,6 +107,11 @@ def install() -> None:
         if "Environment.set_error" not in _originals:
             _originals["Environment.set_error"] = Environment.set_error
             Environment.set_error = _set_error  # type: ignore[method-assign]
+        for name in _DYNAMODB_WRITES:
+            key = f"DynamoDBBackend.{name}"
+            if key not in _originals:
+                _originals[key] = getattr(DynamoDBBackend, name)
+                setattr(DynamoDBBackend, name, _serialised(_originals[key]))
 
 
 def uninstall() -> None:
@@ -97,6 +120,8 @@ def uninstall() -> None:
         for name, original in _originals.items():
             if name == "Environment.set_error":
                 Environment.set_error = original  # type: ignore[method-assign]
+            elif name.startswith("DynamoDBBackend."):
+                setattr(DynamoDBBackend, name.split(".", 1)[1], original)
             else:
                 setattr(StepFunctionResponse, name, original)
         _originals.clear()
