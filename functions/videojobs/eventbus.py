@@ -27,6 +27,7 @@ def job_event_detail(job: Job) -> dict[str, Any]:
             variant: {"s3_uri": f"s3://{settings.bucket}/{asset.key}", "bytes": asset.bytes}
             for variant, asset in job.assets.items()
         },
+        "cost": {"estimated_usd": job.cost_estimated_usd, "settled_usd": job.cost_settled_usd},
     }
 
 

@@ -15,12 +15,13 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from videojobs.handlers import api_batches, api_create, api_videos
+from videojobs.handlers import api_batches, api_create, api_usage, api_videos
 from videojobs.handlers.api_common import error_response
 from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
 from videojobs.logic.create_job import WorkflowUnavailableError
 from videojobs.models.errors import (
     AuthenticationError,
+    BudgetExceededError,
     IdempotencyConflictError,
     InvalidRequestError,
     JobNotFoundError,
@@ -31,6 +32,7 @@ app = APIGatewayRestResolver()
 app.include_router(api_create.router)
 app.include_router(api_videos.router)
 app.include_router(api_batches.router)
+app.include_router(api_usage.router)
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
@@ -75,6 +77,19 @@ def _unauthenticated(exc: AuthenticationError) -> Response[str]:
 )
 def _idempotency_conflict(exc: IdempotencyConflictError) -> Response[str]:
     return error_response(409, exc.message, code=exc.code)
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    BudgetExceededError
+)
+def _over_budget(exc: BudgetExceededError) -> Response[str]:
+    # OpenAI's answer when an account is out of credit. A retry cannot succeed before the
+    # budget resets, so the openai SDK is told not to make its automatic ones.
+    response = error_response(
+        429, exc.message, type_="insufficient_quota", code="insufficient_quota"
+    )
+    response.headers["x-should-retry"] = "false"
+    return response
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]

@@ -28,6 +28,7 @@ from videojobs.models.api import CreateVideoBody, ErrorBody, RemixVideoBody, Vid
 from videojobs.models.api_list import ListVideosQuery, VideoDeleted, VideoList
 from videojobs.models.batches import BatchResource, CreateBatchBody
 from videojobs.models.provider import CONTENT_VARIANTS
+from videojobs.models.usage import UsageQuery, UsageReport
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -43,6 +44,10 @@ _ERRORS: dict[int, str] = {
         "The Idempotency-Key was already used with a different request body, or its first "
         "request is still being processed (`error.code` says which)."
     ),
+    429: (
+        "Over the tenant's daily or monthly budget (`error.type` and `error.code` are "
+        "`insufficient_quota`, the message names the budget); nothing was created."
+    ),
     503: "The service could not start the job; nothing was created, submit it again.",
 }
 
@@ -57,6 +62,7 @@ _MODELS: list[tuple[type[BaseModel], _Mode]] = [
     (VideoList, "serialization"),
     (VideoDeleted, "serialization"),
     (ErrorBody, "serialization"),
+    (UsageReport, "serialization"),
 ]
 
 
@@ -206,7 +212,7 @@ def _paths() -> dict[str, Any]:
                     },
                 },
                 "responses": _responses(
-                    {"200": _ok(VideoResource, "The job, queued.", _VIDEO_LINKS)}, 409, 503
+                    {"200": _ok(VideoResource, "The job, queued.", _VIDEO_LINKS)}, 409, 429, 503
                 ),
             },
             "get": {
@@ -304,6 +310,7 @@ def _paths() -> dict[str, Any]:
                     {"200": _ok(VideoResource, "The remix job, queued.", _VIDEO_LINKS)},
                     404,
                     409,
+                    429,
                     503,
                 ),
             },
@@ -330,6 +337,7 @@ def _paths() -> dict[str, Any]:
                             _links("batch_id", "retrieveVideoBatch"),
                         )
                     },
+                    429,
                     503,
                 ),
             },
@@ -343,6 +351,19 @@ def _paths() -> dict[str, Any]:
                 "description": "Counts per status, percentage complete and the job ids.",
                 "responses": _responses({"200": _ok(BatchResource, "The batch.")}, 404),
             },
+        },
+        "/v1/usage": {
+            "get": {
+                "operationId": "retrieveUsage",
+                "tags": ["usage"],
+                "summary": "Your jobs, seconds generated and cost by day and model",
+                "description": (
+                    "Jobs count on the UTC day they were created. Totals are the sum of the "
+                    "jobs' own costs; `budgets` shows the current UTC day and month."
+                ),
+                "parameters": _query_parameters(UsageQuery),
+                "responses": _responses({"200": _ok(UsageReport, "The usage report.")}),
+            }
         },
         "/v1/openapi.json": {
             "get": {

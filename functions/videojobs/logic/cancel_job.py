@@ -11,6 +11,7 @@ import time
 
 from videojobs import eventbus, workflow
 from videojobs.dal import control, jobs
+from videojobs.logic import costs
 from videojobs.logic.batch_completion import on_job_terminal
 from videojobs.logic.finalize_job import settle
 from videojobs.logic.provider_access import get_provider
@@ -77,6 +78,7 @@ def cancel_job(tenant_id: str, job_id: str, *, reason: str = CANCELLED_BY_CALLER
     _delete_provider_video(job)
     # The reaper also releases it when the ABORTED event arrives; releasing is idempotent.
     control.release_slot(job_id)
+    job = costs.settle_cost(job)
     metrics.add_metric(name="JobsCancelled", unit="Count", value=1)
     eventbus.publish_job_event(job, "video.cancelled")
     on_job_terminal(job)

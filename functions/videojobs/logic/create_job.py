@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from videojobs import workflow
 from videojobs.dal import jobs
-from videojobs.logic import idempotency
+from videojobs.logic import costs, idempotency
 from videojobs.logic.callback_target import validate_callback_url
 from videojobs.logic.idempotency import IdempotencyKey
 from videojobs.logic.provider_access import get_provider
@@ -202,6 +202,8 @@ def resolve_create(body: CreateVideoBody, upload: UploadedImage | None = None) -
             f"{model}: {valid}.",
             param="size" if body.size else "model",
         )
+    # A model and size without a price could not be kept within a budget.
+    costs.price_micros_per_second(model, size)
     seconds = _seconds(body, preset)
     image = _image(body, upload)
     if image is not None and image.size != size:
@@ -256,20 +258,36 @@ def resolve_remix(tenant_id: str, video_id: str, body: RemixVideoBody) -> Resolv
 # --- creating --------------------------------------------------------------------------------
 
 
-def _store_input(tenant_id: str, job_id: str, image: ReferenceImage) -> StoredInput:
+def _input_record(tenant_id: str, job_id: str, image: ReferenceImage) -> StoredInput:
     key = assets.input_key(tenant_id, job_id, image.extension)
-    assets.store_input(key, image.data, image.content_type)
     return StoredInput(
         key=key, content_type=image.content_type, filename=image.filename, bytes=len(image.data)
     )
 
 
+def _abandon(job: Job) -> None:
+    """Fail a stored job that cannot be started, and give back the budget it reserved."""
+    failed = jobs.transition(
+        job.job_id,
+        JobStatus.FAILED,
+        allowed_from=[JobStatus.QUEUED],
+        fields={
+            "error": JobError(
+                code="workflow_unavailable",
+                message="The job could not be started; submit it again.",
+                retryable=True,
+            ).model_dump()
+        },
+    )
+    costs.settle_cost(failed)
+
+
 def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Job:
-    """Store and start one job (execution name = job id)."""
+    """Store and start one job (execution name = job id), its cost reserved on the budgets."""
     job_id = new_job_id()
     request = resolved.request
     if resolved.image is not None:
-        stored = _store_input(tenant_id, job_id, resolved.image)
+        stored = _input_record(tenant_id, job_id, resolved.image)
         request = request.model_copy(update={"input_reference": stored})
     now = int(time.time())
     job = Job(
@@ -283,24 +301,19 @@ def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Jo
         callback_url=resolved.callback_url,
         batch_id=batch_id,
     )
-    jobs.create(job)
+    # Stored together with its budget reservation, or not at all (BudgetExceededError).
+    job = costs.create_within_budget(job)
     logger.append_keys(job_id=job.job_id)
     try:
+        if resolved.image is not None and job.request.input_reference is not None:
+            # Uploaded only now, so a submit refused for its budget leaves no file behind;
+            # the workflow that reads it starts after.
+            image, stored = resolved.image, job.request.input_reference
+            assets.store_input(stored.key, image.data, image.content_type)
         workflow.start(job.job_id, {"job_id": job.job_id})
     except ClientError as exc:
-        # Never leave a queued job that nothing will ever run.
-        jobs.transition(
-            job.job_id,
-            JobStatus.FAILED,
-            allowed_from=[JobStatus.QUEUED],
-            fields={
-                "error": JobError(
-                    code="workflow_unavailable",
-                    message="The job could not be started; submit it again.",
-                    retryable=True,
-                ).model_dump()
-            },
-        )
+        # Never leave a queued job that nothing will ever run, or its budget held.
+        _abandon(job)
         raise WorkflowUnavailableError("the job workflow could not be started") from exc
     metrics.add_metric(name="JobsCreated", unit="Count", value=1)
     return job

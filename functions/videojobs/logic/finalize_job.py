@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from videojobs import eventbus
 from videojobs.dal import control, jobs
+from videojobs.logic import costs
 from videojobs.logic.batch_completion import on_job_terminal
 from videojobs.logic.provider_access import get_provider
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
@@ -119,6 +121,7 @@ def settle(job: Job) -> Job:
     retry after a crash between the status change and here still completes the work.
     """
     _release(job.job_id)
+    job = costs.settle_cost(job)
     on_job_terminal(job)
     return job
 
@@ -132,6 +135,8 @@ def _end(job_id: str, to: JobStatus, fields: dict[str, Any], event: str, metric:
         # Someone else ended it first (a cancel, a duplicate step): theirs stands.
         return settle(jobs.get(job_id))
     _release(job_id)
+    # Before the event, so the event (and the callback) carries the settled cost.
+    job = costs.settle_cost(job)
     metrics.add_metric(name=metric, unit="Count", value=1)
     eventbus.publish_job_event(job, event)
     on_job_terminal(job)
@@ -176,3 +181,26 @@ def reap(job_id: str, execution_status: str) -> Job | None:
     return _end(
         job_id, JobStatus.FAILED, {"error": reason.model_dump()}, "video.failed", "JobsReaped"
     )
+
+
+def sweep_slots(execution_status: Callable[[str], str | None]) -> list[str]:
+    """Free every slot whose execution is no longer running; returns the jobs reaped.
+
+    The status-change event normally brings the reaper to an ended execution; this periodic
+    pass catches the one whose event was lost or whose reaper run failed. Holders are
+    execution names (= job ids); ``execution_status`` answers RUNNING, SUCCEEDED, FAILED,
+    TIMED_OUT or ABORTED, or None when there is no such execution. Each reap is the same
+    idempotent one the event path runs, so racing it is harmless.
+    """
+    reaped = []
+    for job_id in sorted(control.slot_holders()):
+        status = execution_status(job_id)
+        if status == "RUNNING":
+            continue
+        logger.warning(
+            "slot held by an execution that is not running",
+            extra={"job_id": job_id, "execution_status": status},
+        )
+        reap(job_id, status or "ABORTED")
+        reaped.append(job_id)
+    return reaped

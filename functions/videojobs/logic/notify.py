@@ -26,6 +26,7 @@ from videojobs import callback_queue, callback_sender, standard_webhooks
 from videojobs.callback_sender import SendResult
 from videojobs.dal import batches, jobs, tenants
 from videojobs.logic import callback_target
+from videojobs.logic.costs import video_cost
 from videojobs.models.api import VideoErrorBody, VideoResource
 from videojobs.models.errors import BatchNotFoundError, InvalidRequestError, JobNotFoundError
 from videojobs.models.job import CallbackAttempt, Job, JobStatus
@@ -169,6 +170,7 @@ def video_data(job: Job) -> dict[str, Any]:
         metadata=job.metadata,
         batch_id=job.batch_id,
         assets=asset_urls,
+        cost=video_cost(job),
     )
     return resource.model_dump(mode="json")
 

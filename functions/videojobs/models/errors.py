@@ -134,3 +134,15 @@ class IdempotencyConflictError(VideojobsError):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class BudgetExceededError(VideojobsError):
+    """A submit would take the tenant past its daily or monthly budget (HTTP 429).
+
+    ``budget`` is ``daily`` or ``monthly``; nothing was created.
+    """
+
+    def __init__(self, message: str, *, budget: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.budget = budget

@@ -1,4 +1,4 @@
-"""``videojobs submit|get|list|wait|download|cancel|batch``: the API from a terminal.
+"""``videojobs submit|get|list|wait|download|cancel|batch|usage``: the API from a terminal.
 
 The endpoint comes from ``--state-file`` (written by ``videojobs local up``) or from
 ``VIDEOJOBS_API_URL`` and ``VIDEOJOBS_API_KEY``. Results go to stdout as JSON, progress and
@@ -84,6 +84,12 @@ def register(commands: Any) -> None:
     batch_wait = _command(batch_commands, "wait", "wait for a batch to finish", _batch_wait)
     batch_wait.add_argument("id")
     _wait_options(batch_wait, flag=False)
+
+    usage = _command(
+        commands, "usage", "your jobs, seconds and cost by day and model, and budgets", _usage
+    )
+    usage.add_argument("--start", help="first UTC day, YYYY-MM-DD (default: start of month)")
+    usage.add_argument("--end", help="last UTC day, YYYY-MM-DD, included (default: today)")
 
 
 def _command(commands: Any, name: str, help_text: str, run: Command) -> argparse.ArgumentParser:
@@ -318,3 +324,22 @@ def _wait_for_batch(
         )
     finally:
         bar.close()
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+
+def fetch_usage(
+    client: VideojobsClient, *, start: str | None = None, end: str | None = None
+) -> dict[str, Any]:
+    """``GET /usage`` for the client's tenant (the API checks the dates)."""
+    params = {k: v for k, v in {"start": start, "end": end}.items() if v is not None}
+    # The client has no usage method of its own; this uses its connection and error check.
+    response = client._check(client._http.get("/usage", params=params))
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _usage(args: argparse.Namespace, client: VideojobsClient) -> int:
+    _print_json(fetch_usage(client, start=args.start, end=args.end))
+    return 0

@@ -1,4 +1,5 @@
-"""``videojobs keys create|list|revoke``: API keys and tenants, for an operator.
+"""``videojobs keys create|list|revoke`` and ``videojobs tenants budget``: API keys and
+tenants, for an operator.
 
 With ``--state-file`` the commands work on the local stack (the moto endpoint that
 ``videojobs local up`` wrote there); otherwise on the deployed stack, whose table names are
@@ -63,6 +64,46 @@ def register(commands: Any) -> None:
     revoke = actions.add_parser("revoke", parents=[target], help="revoke a key by its key id")
     revoke.add_argument("key_id", help="the key id, key_...")
     revoke.set_defaults(func=cmd_revoke)
+
+    tenants = commands.add_parser("tenants", help="tenants' budgets")
+    tenant_actions = tenants.add_subparsers(dest="tenants_command", required=True)
+    budget = tenant_actions.add_parser(
+        "budget",
+        parents=[target],
+        help="show or set a tenant's daily and monthly budgets (USD); prints JSON",
+        description="Budgets apply from the next submit; UTC days and months. Without "
+        "--daily or --monthly the current budgets are shown. 'none' lifts a budget.",
+    )
+    budget.add_argument("--tenant", required=True, help="tenant id, e.g. acme")
+    budget.add_argument(
+        "--daily", type=_budget_amount, metavar="USD|none", help="most spent per UTC day"
+    )
+    budget.add_argument(
+        "--monthly", type=_budget_amount, metavar="USD|none", help="most spent per UTC month"
+    )
+    budget.set_defaults(func=cmd_budget)
+
+
+class _Unlimited:
+    """``--daily none``: lift the budget (distinct from leaving the option out)."""
+
+
+_UNLIMITED = _Unlimited()
+
+
+def _budget_amount(value: str) -> int | _Unlimited:
+    """A budget option: USD (``10``, ``12.50``) as micro-dollars, or ``none``."""
+    from videojobs.models.money import micros_from_usd
+
+    if value.strip().lower() in {"none", "unlimited"}:
+        return _UNLIMITED
+    try:
+        micros = micros_from_usd(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected USD or 'none', got {value!r}") from None
+    if micros < 0:
+        raise argparse.ArgumentTypeError(f"a budget cannot be negative: {value!r}")
+    return micros
 
 
 def _local_environment(state_file: Path) -> dict[str, str | None]:
@@ -169,8 +210,8 @@ def _print(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
 
-def _fail(message: str) -> int:
-    print(f"videojobs keys: {message}", file=sys.stderr)
+def _fail(message: str, command: str = "keys") -> int:
+    print(f"videojobs {command}: {message}", file=sys.stderr)
     return 2
 
 
@@ -222,4 +263,30 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         print(f"videojobs keys: no key with id {args.key_id!r}", file=sys.stderr)
         return 1
     _print(record.model_dump(exclude={"key_hash"}))
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    """Show or set a tenant's budgets (the tenant is created if it does not exist yet)."""
+    from videojobs.dal import tenants
+
+    changes: dict[str, int | None] = {}
+    for name, value in (("daily_micros", args.daily), ("monthly_micros", args.monthly)):
+        if value is not None:
+            changes[name] = None if isinstance(value, _Unlimited) else value
+    try:
+        tenant_id = tenants.checked_tenant_id(args.tenant)
+        with _stack(args):
+            tenant = tenants.ensure_tenant(tenant_id)
+            if changes:
+                tenant = tenants.set_budgets(tenant_id, **changes)
+    except (TargetError, InvalidRequestError) as exc:
+        return _fail(str(exc), "tenants")
+    _print(
+        {
+            "tenant_id": tenant.tenant_id,
+            "daily_budget_usd": tenant.daily_budget_usd,
+            "monthly_budget_usd": tenant.monthly_budget_usd,
+        }
+    )
     return 0
