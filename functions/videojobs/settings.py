@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 
 class Settings(BaseModel):
@@ -28,6 +28,17 @@ class Settings(BaseModel):
     prompt_max_chars: int = Field(4000, ge=1, alias="PROMPT_MAX_CHARS")
     pre_submit_moderation: bool = Field(False, alias="PRE_SUBMIT_MODERATION")
     callback_retry_hours: int = Field(26, ge=24, alias="CALLBACK_RETRY_HOURS")
+    provider_requests_per_minute: int = Field(20, ge=1, alias="PROVIDER_REQUESTS_PER_MINUTE")
+    pricing_table: Json[dict[str, dict[str, float]]] = Field(
+        '{"sora-2": {"720x1280": 0.10, "1280x720": 0.10}, "sora-2-pro": {"720x1280": 0.30,'
+        ' "1280x720": 0.30, "1024x1792": 0.50, "1792x1024": 0.50}}',
+        alias="PRICING_TABLE",
+        validate_default=True,
+    )
+    """USD per generated second, by model and size."""
+    bill_failed_jobs: bool = Field(False, alias="BILL_FAILED_JOBS")
+    intake_max_file_bytes: int = Field(5 * 1024 * 1024, ge=1, alias="INTAKE_MAX_FILE_BYTES")
+    intake_max_lines: int = Field(500, ge=1, alias="INTAKE_MAX_LINES")
     bucket: str = Field("videojobs-assets", alias="ASSETS_BUCKET")
     state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")

@@ -8,7 +8,7 @@ would is refused by DynamoDB and reported as :class:`StaleTransitionError` or ig
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,11 @@ from videojobs.settings import get_settings
 
 PROVIDER_ID_INDEX = "by-provider-video-id"
 TENANT_INDEX = "by-tenant"
+WAITING_INDEX = "by-waiting"
+# The sparse ``waiting`` attribute: present (= this value) only while a queued job has not
+# reached its submit step, i.e. is still waiting for a concurrency slot. It keys the
+# ``by-waiting`` index, so the index holds exactly the jobs in the queue.
+WAITING_FOR_SLOT = "slot"
 
 # Provider statuses in the order they can happen; a write only ever moves rightwards.
 PROVIDER_RANK = {"queued": 0, "in_progress": 1, "completed": 2, "failed": 2}
@@ -84,8 +89,16 @@ def to_item(job: Job) -> dict[str, Any]:
         "callback_url": job.callback_url,
         "batch_id": job.batch_id,
         "deleted_at": job.deleted_at,
+        "cost_estimated_micros": job.cost_estimated_micros,
+        "cost_settled_micros": job.cost_settled_micros,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
+    if (
+        job.status is JobStatus.QUEUED
+        and job.submit_attempted_at is None
+        and job.provider_video_id is None
+    ):
+        item["waiting"] = WAITING_FOR_SLOT
     if job.provider_status is not None:
         item["provider_rank"] = PROVIDER_RANK[job.provider_status]
     if job.error is not None:
@@ -130,6 +143,8 @@ def from_item(item: Mapping[str, Any]) -> Job:
         ],
         batch_id=data.get("batch_id"),
         deleted_at=data.get("deleted_at"),
+        cost_estimated_micros=data.get("cost_estimated_micros"),
+        cost_settled_micros=data.get("cost_settled_micros"),
     )
 
 
@@ -215,6 +230,65 @@ def list_for_tenant(
     return found[:limit], len(found) > limit
 
 
+def created_between(tenant_id: str, start: int, end: int) -> Iterator[Job]:
+    """Every job of ``tenant_id`` created in ``[start, end)`` (epoch seconds), oldest first.
+
+    Deleted jobs are included: what they cost was spent all the same.
+    """
+    # created_key is "<12-digit created_at>#<job id>": the bare start and end prefixes
+    # bound it, the end one from below, so BETWEEN is the half-open interval.
+    query: dict[str, Any] = {
+        "IndexName": TENANT_INDEX,
+        "KeyConditionExpression": "tenant_id = :t AND created_key BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": {
+            ":t": tenant_id,
+            ":lo": f"{start:012d}",
+            ":hi": f"{end:012d}",
+        },
+    }
+    while True:
+        resp = _table().query(**query)
+        yield from (from_item(item) for item in resp.get("Items", []))
+        last = resp.get("LastEvaluatedKey")
+        if last is None:
+            return
+        query["ExclusiveStartKey"] = last
+
+
+def queue_position(job: Job) -> int | None:
+    """The job's place among the jobs waiting for a slot (1 = oldest), or None if it is not
+    waiting.
+
+    Counts the waiting jobs created before it on the keys-only ``by-waiting`` index, so the
+    cost grows with the position, not with the table.
+    """
+    item = (
+        _table()
+        .get_item(
+            Key={"job_id": job.job_id},
+            ProjectionExpression="waiting, created_key",
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    if not item or item.get("waiting") != WAITING_FOR_SLOT:
+        return None
+    query: dict[str, Any] = {
+        "IndexName": WAITING_INDEX,
+        "KeyConditionExpression": "waiting = :w AND created_key < :mine",
+        "ExpressionAttributeValues": {":w": WAITING_FOR_SLOT, ":mine": item["created_key"]},
+        "Select": "COUNT",
+    }
+    ahead = 0
+    while True:
+        resp = _table().query(**query)
+        ahead += int(resp.get("Count", 0))
+        last = resp.get("LastEvaluatedKey")
+        if last is None:
+            return ahead + 1
+        query["ExclusiveStartKey"] = last
+
+
 def find_by_provider_id(provider_video_id: str) -> Job | None:
     """The job that owns a provider video, if any (GSI, then a consistent read)."""
     resp = _table().query(
@@ -282,6 +356,9 @@ def transition(
     """
     condition, names, values = _status_in(allowed_from)
     sets = {"status": to.value, "updated_at": _now(), **(fields or {})}
+    if to in TERMINAL:
+        # An ended job leaves the queue, whatever ended it.
+        removes = [*removes, "waiting"]
     try:
         return _update(job_id, sets, condition, values, names, removes)
     except ClientError as exc:
@@ -293,12 +370,16 @@ def transition(
 
 
 def mark_submit_attempt(job_id: str) -> Job:
-    """Note that a provider create is about to be sent (only while the job is queued)."""
+    """Note that a provider create is about to be sent (only while the job is queued).
+
+    The submit step runs once the job holds a slot, so the job leaves the queue here.
+    """
     return transition(
         job_id,
         JobStatus.QUEUED,
         allowed_from=[JobStatus.QUEUED],
         fields={"submit_attempted_at": _now()},
+        removes=["waiting"],
     )
 
 
@@ -340,6 +421,7 @@ def record_submission(job_id: str, provider_video_id: str, provider_status: str)
             f"{condition} AND attribute_not_exists(provider_video_id)",
             values,
             names,
+            removes=["waiting"],
         )
     except ClientError as exc:
         if _conditional_failed(exc):

@@ -11,6 +11,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
+from videojobs.logic.costs import video_cost
+from videojobs.logic.queue_position import queue_position
 from videojobs.models.api import ErrorBody, ErrorDetail, VideoErrorBody, VideoResource
 from videojobs.models.errors import AuthenticationError, InvalidRequestError, JobNotFoundError
 from videojobs.models.job import Job, JobStatus
@@ -133,4 +135,6 @@ def to_resource(job: Job) -> VideoResource:
         metadata=job.metadata,
         batch_id=job.batch_id,
         assets=asset_urls,
+        queue_position=queue_position(job),
+        cost=video_cost(job),
     )

@@ -137,6 +137,13 @@ class VideoErrorBody(BaseModel):
     message: str
 
 
+class VideoCost(BaseModel):
+    """What a job costs in USD: estimated when submitted, settled once it has ended."""
+
+    estimated_usd: float
+    settled_usd: float | None = None
+
+
 class VideoResource(BaseModel):
     """``GET /v1/videos/{id}``: the OpenAI Video object plus what jobs add."""
 
@@ -156,6 +163,9 @@ class VideoResource(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     batch_id: str | None = None
     assets: dict[str, str] | None = None
+    queue_position: int | None = None
+    """While queued and waiting for a concurrency slot: 1 = next in line (by age)."""
+    cost: VideoCost | None = None
 
 
 class ErrorDetail(BaseModel):

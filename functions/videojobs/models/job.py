@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from videojobs.models.money import usd
 from videojobs.models.provider import ContentVariant, ModelName, VideoSeconds, VideoSize
 
 JobId = Annotated[str, StringConstraints(pattern=r"^video_[0-9a-f]{32}$")]
@@ -138,6 +139,18 @@ class Job(BaseModel):
     callback_attempts: list[CallbackAttempt] = Field(default_factory=list)
     batch_id: str | None = None
     deleted_at: int | None = None
+    cost_estimated_micros: int | None = None
+    """Seconds x price when submitted (micro-dollars), reserved against the tenant's budgets."""
+    cost_settled_micros: int | None = None
+    """What the job cost once it ended (micro-dollars); set once, by ``logic.costs``."""
+
+    @property
+    def cost_estimated_usd(self) -> float | None:
+        return None if self.cost_estimated_micros is None else usd(self.cost_estimated_micros)
+
+    @property
+    def cost_settled_usd(self) -> float | None:
+        return None if self.cost_settled_micros is None else usd(self.cost_settled_micros)
 
     def with_changes(self, **changes: Any) -> Job:
         """A copy with ``changes`` applied (the entity is immutable)."""

@@ -15,8 +15,11 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from videojobs import aws
 from videojobs.models.errors import ProviderTransientError
+from videojobs.models.intake import IntakeObject
 from videojobs.models.job import StoredAsset
 from videojobs.models.provider import ContentVariant
 from videojobs.settings import get_settings
@@ -173,3 +176,64 @@ def read_input(key: str) -> bytes:
     """A stored reference image."""
     resp = aws.s3().get_object(Bucket=get_settings().bucket, Key=key)
     return bytes(resp["Body"].read())
+
+
+# --- intake files and their results ----------------------------------------------------------
+
+# The object is gone, or no longer the one the event was about: a newer write has its own event.
+_NOT_THERE = frozenset({"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412"})
+
+
+def read_intake_object(
+    key: str, *, etag: str | None, version_id: str | None, max_bytes: int
+) -> IntakeObject | None:
+    """The intake file the event named, reading at most ``max_bytes + 1`` bytes of it.
+
+    Read by version when the bucket has versions, otherwise only if its ETag is still the
+    event's. None when it was deleted or replaced since (the replacement has its own event).
+    """
+    params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    elif etag:
+        params["IfMatch"] = f'"{etag}"'
+    try:
+        resp = aws.s3().get_object(**params)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in _NOT_THERE:
+            return None
+        raise
+    body = resp["Body"]
+    try:
+        data = bytes(body.read(max_bytes + 1))
+    finally:
+        body.close()
+    return IntakeObject(
+        key=key,
+        etag=str(resp["ETag"]).strip('"'),
+        version_id=resp.get("VersionId") or version_id,
+        size=int(resp["ContentLength"]),
+        data=data,
+    )
+
+
+def read_small_object(key: str, *, max_bytes: int) -> bytes | None:
+    """A small file (an intake ``_defaults.json``): ``max_bytes + 1`` bytes at most, or None."""
+    try:
+        resp = aws.s3().get_object(Bucket=get_settings().bucket, Key=key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in _NOT_THERE:
+            return None
+        raise
+    body = resp["Body"]
+    try:
+        return bytes(body.read(max_bytes + 1))
+    finally:
+        body.close()
+
+
+def write_results(key: str, body: bytes) -> None:
+    """Write an intake results manifest (JSON Lines); rewriting the same one is harmless."""
+    aws.s3().put_object(
+        Bucket=get_settings().bucket, Key=key, Body=body, ContentType="application/x-ndjson"
+    )

@@ -1,0 +1,347 @@
+"""The provider request budget: the token bucket in DynamoDB (moto, in-process) and the
+provider wrapper that takes a token before every request, on a fake clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+
+from videojobs import aws
+from videojobs.dal.rate_limit import BucketState, TokenBucket, refilled
+from videojobs.logic.provider_access import RateLimitedProvider
+from videojobs.models.errors import ProviderThrottledError
+from videojobs.models.provider import (
+    ContentVariant,
+    CreateVideoRequest,
+    DeletedVideo,
+    ListOrder,
+    ModerationResult,
+    ProviderVideo,
+    RetrievedVideo,
+    VideoPage,
+)
+from videojobs.providers import ContentStream
+from videojobs.settings import get_settings
+
+TABLE = "videojobs-control-test"
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+def control_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The control table on moto, with each item write atomic as DynamoDB makes it.
+
+    moto evaluates a condition and applies the write as separate steps, so two threads can
+    both pass the same condition; DynamoDB never lets that happen. One lock restores it.
+    """
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "CONTROL_TABLE": TABLE,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    lock = threading.RLock()
+    for method in ("get_item", "put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, method)
+
+        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, method, locked)
+    get_settings.cache_clear()
+    aws.reset_clients()
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield
+    get_settings.cache_clear()
+    aws.reset_clients()
+
+
+def ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+# --- the refill arithmetic -------------------------------------------------------------------
+
+
+def test_refill_is_rate_per_minute_capped_at_capacity() -> None:
+    # Given a bucket emptied at T0 refilling 60 a minute (one a second), capacity 10
+    empty = BucketState(tokens=0.0, updated_at_ms=ms(T0), version=3)
+    # Then 2.5 s later it holds 2.5 tokens, and after a long while only the capacity
+    assert refilled(empty, ms(T0 + 2.5), 60, 10) == pytest.approx(2.5)
+    assert refilled(empty, ms(T0 + 3600), 60, 10) == 10
+    # And a pause (updated_at in the future) refills nothing until it ends
+    paused = BucketState(tokens=0.0, updated_at_ms=ms(T0 + 5), version=4)
+    assert refilled(paused, ms(T0 + 4), 60, 10) == 0
+
+
+# --- the bucket in DynamoDB ------------------------------------------------------------------
+
+
+def test_a_full_bucket_allows_a_burst_of_capacity_then_one_per_refill(control_table: None) -> None:
+    # Given a fresh bucket of 30 requests a minute (capacity 30, one token every 2 s)
+    bucket = TokenBucket(30)
+    # When 31 requests arrive at the same moment
+    waits = [bucket.try_take(ms(T0)) for _ in range(31)]
+    # Then the first 30 go at once and the 31st is told to wait 2 s
+    assert waits[:30] == [0.0] * 30
+    assert waits[30] == pytest.approx(2.0)
+    # And after 2 s exactly one more goes
+    assert bucket.try_take(ms(T0 + 2)) == 0.0
+    assert bucket.try_take(ms(T0 + 2)) == pytest.approx(2.0)
+
+
+def test_a_taker_that_read_a_stale_bucket_cannot_spend_the_same_token(
+    control_table: None,
+) -> None:
+    # Given a bucket with exactly one token left
+    bucket, rival = TokenBucket(60, capacity=2), TokenBucket(60, capacity=2)
+    assert rival.try_take(ms(T0)) == 0.0
+    real_read = bucket.read
+    rival_took: list[float] = []
+
+    def read_then_rival_takes() -> BucketState:
+        state = real_read()
+        if not rival_took:
+            # Another function takes the last token between our read and our write.
+            rival_took.append(rival.try_take(ms(T0)))
+        return state
+
+    bucket.read = read_then_rival_takes  # type: ignore[method-assign]
+    # When both go for it at the same moment
+    ours = bucket.try_take(ms(T0))
+    # Then the rival got it, and we were told to wait for the refill instead of spending it too
+    assert rival_took == [0.0]
+    assert ours == pytest.approx(1.0)
+    assert real_read().tokens == 0
+
+
+def test_concurrent_takers_never_overspend(control_table: None) -> None:
+    # Given a bucket of 20 tokens that practically never refills
+    bucket = TokenBucket(0.001, capacity=20)
+    granted: list[int] = []
+    start = threading.Barrier(6)
+
+    def taker() -> None:
+        start.wait()
+        granted.append(sum(1 for _ in range(10) if bucket.try_take(ms(T0)) == 0.0))
+
+    # When 6 threads try 10 times each at once
+    threads = [threading.Thread(target=taker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then exactly 20 requests were allowed, not one more
+    assert sum(granted) == 20
+
+
+def test_a_pause_empties_the_bucket_until_it_ends(control_table: None) -> None:
+    # Given a full bucket of 60 a minute
+    bucket = TokenBucket(60)
+    # When the provider says 429 with Retry-After 7 s
+    bucket.pause(ms(T0 + 7))
+    # Then nobody gets a token for 7 s plus one refill, and then one does
+    assert bucket.try_take(ms(T0 + 1)) == pytest.approx(7.0)
+    assert bucket.try_take(ms(T0 + 8)) == 0.0
+    # And an earlier pause arriving late does not shorten it
+    bucket.pause(ms(T0 + 2))
+    assert bucket.try_take(ms(T0 + 8)) == pytest.approx(1.0)
+
+
+def test_a_spare_only_taker_leaves_the_reserve_to_others(control_table: None) -> None:
+    # Given a bucket of 10 with 5 tokens left
+    bucket = TokenBucket(10)
+    for _ in range(5):
+        assert bucket.try_take(ms(T0)) == 0.0
+    # Then a taker that must keep 5 in the bucket is refused, and an ordinary one is not
+    assert bucket.try_take(ms(T0), keep=5) > 0
+    assert bucket.try_take(ms(T0)) == 0.0
+
+
+# --- the provider wrapper --------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class FakeStream:
+    content_length: int | None = 3
+    content_type: str | None = "video/mp4"
+    request_id: str | None = None
+
+    def iter_chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        yield b"mp4"
+
+
+def video(video_id: str = "video_1") -> ProviderVideo:
+    return ProviderVideo(
+        id=video_id, model="sora-2", status="queued", seconds="4", size="720x1280", created_at=1
+    )
+
+
+class FakeProvider:
+    """Answers every operation, notes when it was called, or raises what it is told to."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[str, float]] = []
+        self.fail_with: Exception | None = None
+
+    def _call(self, name: str) -> None:
+        self.calls.append((name, self.clock.now))
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def create(self, request: CreateVideoRequest) -> ProviderVideo:
+        self._call("create")
+        return video()
+
+    def retrieve(self, video_id: str) -> RetrievedVideo:
+        self._call("retrieve")
+        return RetrievedVideo(video=video(video_id))
+
+    def list(
+        self, after: str | None = None, limit: int | None = None, order: ListOrder | None = None
+    ) -> VideoPage:
+        self._call("list")
+        return VideoPage(data=[], has_more=False)
+
+    def delete(self, video_id: str) -> DeletedVideo:
+        self._call("delete")
+        return DeletedVideo(id=video_id, deleted=True)
+
+    def remix(self, video_id: str, prompt: str) -> ProviderVideo:
+        self._call("remix")
+        return video()
+
+    def moderate(self, text: str) -> ModerationResult:
+        self._call("moderate")
+        return ModerationResult(flagged=False)
+
+    @contextmanager
+    def stream_content(
+        self, video_id: str, variant: ContentVariant = "video"
+    ) -> Iterator[ContentStream]:
+        self._call("stream_content")
+        yield FakeStream()
+
+    def close(self) -> None:
+        pass
+
+
+def limited(
+    clock: FakeClock, rate: float, *, capacity: float | None = None, max_wait: float = 20.0
+) -> tuple[RateLimitedProvider, FakeProvider]:
+    inner = FakeProvider(clock)
+    provider = RateLimitedProvider(
+        inner,
+        TokenBucket(rate, capacity=capacity),
+        max_wait_seconds=max_wait,
+        clock=clock.time,
+        sleep=clock.sleep,
+    )
+    return provider, inner
+
+
+def test_a_burst_is_queued_and_paced_not_rejected(control_table: None) -> None:
+    # Given 60 requests a minute with room for a burst of 3
+    clock = FakeClock()
+    provider, inner = limited(clock, 60, capacity=3)
+    # When 8 requests come one after another
+    for _ in range(8):
+        provider.retrieve("video_1")
+    # Then all 8 reached the provider: 3 at once, the other 5 paced by the refill
+    times = [at - T0 for _, at in inner.calls]
+    assert len(times) == 8
+    assert times[:3] == [0.0, 0.0, 0.0]
+    assert 5.0 <= times[-1] <= 6.5
+    # And no window of the run holds more than the burst plus the refill over the window
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            assert j - i + 1 <= 3 + (times[j] - start) * 1 + 1e-9
+
+
+def test_every_operation_takes_a_token(control_table: None) -> None:
+    # Given a budget of exactly 7 requests and nothing refilling in the test's time
+    clock = FakeClock()
+    provider, inner = limited(clock, 0.001, capacity=7, max_wait=0)
+    request = CreateVideoRequest(prompt="a lighthouse")
+    # When each operation is used once
+    provider.create(request)
+    provider.retrieve("video_1")
+    provider.list(limit=10)
+    provider.delete("video_1")
+    provider.remix("video_1", "at night")
+    provider.moderate("a lighthouse")
+    with provider.stream_content("video_1", "thumbnail") as stream:
+        assert b"".join(stream.iter_chunks()) == b"mp4"
+    # Then each one went through, and the eighth request finds the budget spent
+    assert [name for name, _ in inner.calls] == [
+        "create",
+        "retrieve",
+        "list",
+        "delete",
+        "remix",
+        "moderate",
+        "stream_content",
+    ]
+    with pytest.raises(ProviderThrottledError):
+        provider.retrieve("video_1")
+
+
+def test_a_wait_beyond_the_bound_is_handed_back_without_calling_the_provider(
+    control_table: None,
+) -> None:
+    # Given an empty budget of 20 a minute (a token every 3 s) and a 1-s bound on waiting
+    clock = FakeClock()
+    provider, inner = limited(clock, 20, capacity=1, max_wait=1.0)
+    provider.retrieve("video_1")
+    # When the next request comes at once
+    with pytest.raises(ProviderThrottledError) as caught:
+        provider.create(CreateVideoRequest(prompt="a lighthouse"))
+    # Then it is refused as throttled, with the expected wait, and never reached the provider
+    assert caught.value.retry_after == pytest.approx(3.0)
+    assert caught.value.code == "rate_limit_budget"
+    assert [name for name, _ in inner.calls] == ["retrieve"]
+    assert clock.slept == []
+
+
+def test_a_provider_429_pauses_every_request_for_its_retry_after(control_table: None) -> None:
+    # Given a roomy budget, and a provider that answers 429 with Retry-After 7 s
+    clock = FakeClock()
+    provider, inner = limited(clock, 600)
+    inner.fail_with = ProviderThrottledError("slow down", status_code=429, retry_after=7.0)
+    # When a request is throttled by the provider
+    with pytest.raises(ProviderThrottledError):
+        provider.retrieve("video_1")
+    # Then the next request, from any client of the bucket, waits out the 7 s first
+    inner.fail_with = None
+    other, other_inner = limited(clock, 600)
+    other.retrieve("video_1")
+    assert other_inner.calls[0][1] - T0 >= 7.0
