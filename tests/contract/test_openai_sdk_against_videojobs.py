@@ -31,7 +31,8 @@ def stack(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
         emulator_speed=100.0,
         parameter_overrides=(
             "PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
-            "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1"
+            "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
+            "ProviderRequestsPerMinute=6000"
         ),
         render_cache_dir=render_cache_dir,
     ) as running:

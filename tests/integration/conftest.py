@@ -18,7 +18,9 @@ PIPELINE_SPEED = 100.0
 # Webhooks wake jobs long before the first status check is due, unless a test drops them.
 PIPELINE_PARAMETERS = (
     "PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
-    "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1"
+    "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
+    # The provider rate limit is exercised by test_limits; elsewhere it would only slow tests.
+    "ProviderRequestsPerMinute=6000"
 )
 
 

@@ -261,7 +261,11 @@ def test_the_same_key_and_body_give_the_same_job_and_one_provider_create(
         )
     )
     # Then both answers are the same job, and the provider was asked to create one video
-    assert again == first
+    # (fields that move with time, like the queue position, may differ between the two).
+    volatile = {"queue_position", "status", "progress"}
+    assert {k: v for k, v in again.items() if k not in volatile} == {
+        k: v for k, v in first.items() if k not in volatile
+    }
     completed(api, first["id"])
     assert len(provider_creates(service)) == 1
 

@@ -382,7 +382,11 @@ CASES: dict[str, Hostile] = {
 def service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
     # Powertools keeps its Secrets Manager client (built against whichever stack was up then).
     powertools_parameters.DEFAULT_PROVIDERS.clear()
-    with run_local(emulator_speed=100, render_cache_dir=render_cache_dir) as running:
+    with run_local(
+        emulator_speed=100,
+        parameter_overrides="ProviderRequestsPerMinute=6000",
+        render_cache_dir=render_cache_dir,
+    ) as running:
         yield running
     powertools_parameters.DEFAULT_PROVIDERS.clear()
 
