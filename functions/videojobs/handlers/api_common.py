@@ -75,10 +75,17 @@ def raw_body(event: APIGatewayProxyEvent) -> bytes:
     return body.encode("utf-8", errors="surrogatepass")
 
 
-def json_object(raw: bytes, what: str = "The request body") -> dict[str, Any]:
-    """``raw`` parsed as a JSON object, or :class:`InvalidRequestError`."""
+def json_object(
+    raw: bytes, what: str = "The request body", *, empty_is_object: bool = False
+) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, or :class:`InvalidRequestError`.
+
+    With ``empty_is_object`` an empty body is ``{}``, so that the field checks that follow
+    name the missing field rather than calling the body malformed.
+    """
+    empty: dict[str, Any] | None = {} if empty_is_object else None
     try:
-        parsed = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        parsed = json.loads(raw.decode("utf-8")) if raw.strip() else empty
     except (UnicodeDecodeError, ValueError, RecursionError):
         # RecursionError: deeply nested brackets are malformed input, not a server fault.
         raise InvalidRequestError(f"{what} is not valid JSON.", code="invalid_json") from None

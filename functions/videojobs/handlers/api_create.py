@@ -8,9 +8,6 @@ field, ``input_reference`` as a file part), so both are validated by the same mo
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from typing import Any
 
@@ -21,7 +18,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from videojobs.handlers.api_common import (
     checked_job_id,
     header,
+    json_object,
     json_response,
+    raw_body,
     tenant_id,
     to_resource,
 )
@@ -37,32 +36,6 @@ router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 # Room for the largest reference image as a base64 data: URL plus every other field.
 MAX_CREATE_BODY_BYTES = MAX_INPUT_REFERENCE_BYTES * 4 // 3 + 256 * 1024
 _BRACKETED = re.compile(r"^(?P<field>[A-Za-z_]+)\[(?P<key>[^\[\]]*)\]$")
-
-
-def _raw_body(event: APIGatewayProxyEvent) -> bytes:
-    body = event.body
-    if not body:
-        return b""
-    if event.is_base64_encoded:
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequestError(
-                "The request body could not be decoded.", code="invalid_body"
-            ) from None
-    # A lone surrogate survives as bytes that the UTF-8 check below refuses.
-    return body.encode("utf-8", errors="surrogatepass")
-
-
-def _json_object(raw: bytes, what: str = "The request body") -> dict[str, Any]:
-    try:
-        parsed = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        # RecursionError: a body of deeply nested brackets is malformed, not a server fault.
-        raise InvalidRequestError(f"{what} is not valid JSON.", code="invalid_json") from None
-    if not isinstance(parsed, dict):
-        raise InvalidRequestError(f"{what} must be a JSON object.", code="invalid_json")
-    return parsed
 
 
 def _put(target: dict[str, Any], key: str, value: Any, param: str) -> None:
@@ -100,7 +73,7 @@ def _form_fields(parts: list[FormPart]) -> tuple[dict[str, Any], UploadedImage |
                 param="input_reference",
             )
         elif name == "metadata":
-            pairs = _json_object(part.data, "The 'metadata' field")
+            pairs = json_object(part.data, "The 'metadata' field", empty_is_object=True)
             for key, value in pairs.items():
                 _put(metadata, key, value, f"metadata.{key}")
         elif bracketed is not None and bracketed["field"] in ("metadata", "input_reference"):
@@ -117,7 +90,7 @@ def _form_fields(parts: list[FormPart]) -> tuple[dict[str, Any], UploadedImage |
 
 def request_fields(event: APIGatewayProxyEvent) -> tuple[dict[str, Any], UploadedImage | None]:
     """The body's fields (JSON or form) and an uploaded reference image."""
-    raw = _raw_body(event)
+    raw = raw_body(event)
     if len(raw) > MAX_CREATE_BODY_BYTES:
         raise InvalidRequestError(
             f"The request body is larger than {MAX_CREATE_BODY_BYTES} bytes.",
@@ -128,7 +101,7 @@ def request_fields(event: APIGatewayProxyEvent) -> tuple[dict[str, Any], Uploade
     if media_type == "multipart/form-data":
         return _form_fields(parse_form_data(raw, content_type))
     if media_type in ("", "application/json") or media_type.endswith("+json"):
-        return _json_object(raw), None
+        return json_object(raw, empty_is_object=True), None
     raise InvalidRequestError(
         "Send the body as application/json or multipart/form-data.",
         code="unsupported_media_type",
