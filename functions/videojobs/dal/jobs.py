@@ -462,8 +462,9 @@ def record_provider_status(
         " OR provider_rank < :rank OR (provider_rank = :rank AND progress < :progress))"
     )
     names = {"#status": "status"}
-    if provider_status == "in_progress":
-        # queued -> in_progress is the one job-status change a provider update makes itself.
+    if provider_status != "queued":
+        # queued -> in_progress is the one job-status change a provider update makes itself:
+        # a video the provider finished (or failed) is still being finalized on our side.
         sets["status"] = JobStatus.IN_PROGRESS.value
     try:
         return _update(job_id, sets, condition, values, names)
