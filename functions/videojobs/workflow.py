@@ -46,6 +46,17 @@ def wake(task_token: str, output: dict[str, Any]) -> bool:
     return True
 
 
+def execution_status(job_id: str) -> str | None:
+    """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED; None when there is no execution."""
+    try:
+        resp = aws.stepfunctions().describe_execution(executionArn=execution_arn(job_id))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return None
+        raise
+    return str(resp["status"])
+
+
 def stop(job_id: str, cause: str) -> bool:
     """Stop a job's execution. False when it had already ended."""
     try:
