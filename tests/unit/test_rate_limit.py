@@ -6,12 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
 from videojobs import aws
 from videojobs.dal.rate_limit import BucketState, TokenBucket, refilled
@@ -29,6 +27,7 @@ from videojobs.models.provider import (
 )
 from videojobs.providers import ContentStream
 from videojobs.settings import get_settings
+from videojobs_local.stack import moto_fixes
 
 TABLE = "videojobs-control-test"
 T0 = 1_800_000_000.0
@@ -36,10 +35,11 @@ T0 = 1_800_000_000.0
 
 @pytest.fixture
 def control_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The control table on moto, with each item write atomic as DynamoDB makes it.
+    """The control table on moto, with moto's writes made atomic as DynamoDB's are.
 
-    moto evaluates a condition and applies the write as separate steps, so two threads can
-    both pass the same condition; DynamoDB never lets that happen. One lock restores it.
+    moto checks a condition and applies the write as separate steps, so two threads could
+    both pass the same condition; the local stack's fix (one lock over every write) is what
+    makes the concurrency test below mean something.
     """
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -49,27 +49,22 @@ def control_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    lock = threading.RLock()
-    for method in ("get_item", "put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, method)
-
-        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, method, locked)
     get_settings.cache_clear()
     aws.reset_clients()
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield
-    get_settings.cache_clear()
-    aws.reset_clients()
+    moto_fixes.install()
+    try:
+        with mock_aws():
+            boto3.client("dynamodb").create_table(
+                TableName=TABLE,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            yield
+    finally:
+        moto_fixes.uninstall()
+        get_settings.cache_clear()
+        aws.reset_clients()
 
 
 def ms(seconds: float) -> int:
