@@ -22,7 +22,7 @@ from videojobs import standard_webhooks
 from videojobs.callback_sender import SendResult
 from videojobs.dal.tenants import Tenant
 from videojobs.handlers import notify as notify_handler
-from videojobs.logic import notify
+from videojobs.logic import notify, video_view
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError
 from videojobs.models.job import (
     CallbackAttempt,
@@ -118,7 +118,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         SimpleNamespace(enqueue=lambda body, delay: w.queued.append((body, delay))),
     )
     monkeypatch.setattr(
-        notify, "assets", SimpleNamespace(presigned_get_url=lambda key: f"https://signed/{key}")
+        video_view,
+        "assets",
+        SimpleNamespace(presigned_get_url=lambda key: f"https://signed/{key}"),
     )
     yield w
     get_settings.cache_clear()

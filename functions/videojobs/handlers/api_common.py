@@ -11,12 +11,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
-from videojobs.logic.costs import video_cost
-from videojobs.logic.queue_position import queue_position
-from videojobs.models.api import ErrorBody, ErrorDetail, VideoErrorBody, VideoResource
+from videojobs.models.api import ErrorBody, ErrorDetail
 from videojobs.models.errors import AuthenticationError, InvalidRequestError, JobNotFoundError
-from videojobs.models.job import Job, JobStatus
-from videojobs.storage import assets
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 
@@ -117,31 +113,3 @@ def checked_job_id(video_id: str) -> str:
     ):
         raise JobNotFoundError(video_id[:80])
     return video_id
-
-
-def to_resource(job: Job) -> VideoResource:
-    """The OpenAI Video view of a job (asset URLs only once completed)."""
-    asset_urls = None
-    if job.status is JobStatus.COMPLETED and job.assets:
-        asset_urls = {
-            str(variant): assets.presigned_get_url(asset.key)
-            for variant, asset in job.assets.items()
-        }
-    return VideoResource(
-        id=job.job_id,
-        model=job.request.model,
-        status=job.status.value,
-        progress=100 if job.status is JobStatus.COMPLETED else job.progress,
-        seconds=job.request.seconds,
-        size=job.request.size,
-        prompt=job.request.prompt,
-        created_at=job.created_at,
-        completed_at=job.completed_at,
-        error=VideoErrorBody(code=job.error.code, message=job.error.message) if job.error else None,
-        remixed_from_video_id=job.request.remix_of,
-        metadata=job.metadata,
-        batch_id=job.batch_id,
-        assets=asset_urls,
-        queue_position=queue_position(job),
-        cost=video_cost(job),
-    )

@@ -22,12 +22,12 @@ from videojobs.handlers.api_common import (
     json_response,
     raw_body,
     tenant_id,
-    to_resource,
 )
 from videojobs.handlers.multipart import FormPart, parse_form_data
 from videojobs.logic.create_job import create_job, remix_job
 from videojobs.logic.idempotency import IdempotencyKey, checked_key
 from videojobs.logic.reference_image import MAX_INPUT_REFERENCE_BYTES
+from videojobs.logic.video_view import video_resource
 from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage
 from videojobs.models.errors import InvalidRequestError
 
@@ -122,7 +122,7 @@ def create_video() -> Response[str]:
     fields, upload = request_fields(router.current_event)
     body = CreateVideoBody.model_validate(fields)
     job = create_job(tenant, body, input_reference=upload, idempotency_key=key)
-    return json_response(to_resource(job))
+    return json_response(video_resource(job))
 
 
 @router.post("/v1/videos/<video_id>/remix")
@@ -137,4 +137,4 @@ def remix_video(video_id: str) -> Response[str]:
         )
     body = RemixVideoBody.model_validate(fields)
     job = remix_job(tenant, source, body, idempotency_key=key)
-    return json_response(to_resource(job))
+    return json_response(video_resource(job))

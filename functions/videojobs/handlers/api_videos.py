@@ -9,9 +9,10 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import ValidationError
 
 from videojobs.dal import jobs
-from videojobs.handlers.api_common import checked_job_id, json_response, tenant_id, to_resource
+from videojobs.handlers.api_common import checked_job_id, json_response, tenant_id
 from videojobs.logic.apply_provider_status import refresh_progress
 from videojobs.logic.cancel_job import delete_job
+from videojobs.logic.video_view import video_resource
 from videojobs.models.api_list import LIST_LIMIT_MAX, ListVideosQuery, VideoDeleted, VideoList
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError
 from videojobs.models.job import Job, JobStatus
@@ -91,7 +92,7 @@ def list_videos() -> Response[str]:
     )
     # Listing never asks the provider for progress: a page would cost one call per job.
     page = VideoList(
-        data=[to_resource(job) for job in found],
+        data=[video_resource(job) for job in found],
         first_id=found[0].job_id if found else None,
         last_id=found[-1].job_id if found else None,
         has_more=has_more,
@@ -102,7 +103,7 @@ def list_videos() -> Response[str]:
 @router.get("/v1/videos/<video_id>")
 def get_video(video_id: str) -> Response[str]:
     job = jobs.get_for_tenant(tenant_id(router.current_event), checked_job_id(video_id))
-    return json_response(to_resource(refresh_progress(job)))
+    return json_response(video_resource(refresh_progress(job)))
 
 
 @router.delete("/v1/videos/<video_id>")

@@ -26,13 +26,11 @@ from videojobs import callback_queue, callback_sender, standard_webhooks
 from videojobs.callback_sender import SendResult
 from videojobs.dal import batches, jobs, tenants
 from videojobs.logic import callback_target
-from videojobs.logic.costs import video_cost
-from videojobs.models.api import VideoErrorBody, VideoResource
+from videojobs.logic.video_view import video_resource
 from videojobs.models.errors import BatchNotFoundError, InvalidRequestError, JobNotFoundError
-from videojobs.models.job import CallbackAttempt, Job, JobStatus
+from videojobs.models.job import CallbackAttempt, Job
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 
 EventType = Literal["video.completed", "video.failed", "video.cancelled", "batch.completed"]
 
@@ -148,31 +146,7 @@ def parse_message(body: str) -> CallbackTask:
 
 def video_data(job: Job) -> dict[str, Any]:
     """The Video resource of a job, as ``GET /v1/videos/{id}`` shows it."""
-    asset_urls = None
-    if job.status is JobStatus.COMPLETED and job.assets and job.deleted_at is None:
-        # Fresh on every attempt: the links are short-lived and a retry may come hours later.
-        asset_urls = {
-            str(variant): assets.presigned_get_url(asset.key)
-            for variant, asset in job.assets.items()
-        }
-    resource = VideoResource(
-        id=job.job_id,
-        model=job.request.model,
-        status=job.status.value,
-        progress=100 if job.status is JobStatus.COMPLETED else job.progress,
-        seconds=job.request.seconds,
-        size=job.request.size,
-        prompt=job.request.prompt,
-        created_at=job.created_at,
-        completed_at=job.completed_at,
-        error=VideoErrorBody(code=job.error.code, message=job.error.message) if job.error else None,
-        remixed_from_video_id=job.request.remix_of,
-        metadata=job.metadata,
-        batch_id=job.batch_id,
-        assets=asset_urls,
-        cost=video_cost(job),
-    )
-    return resource.model_dump(mode="json")
+    return video_resource(job).model_dump(mode="json")
 
 
 def build_event(task: CallbackTask, data: dict[str, Any]) -> CallbackEvent:
