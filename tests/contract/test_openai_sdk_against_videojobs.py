@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import openai
 import pytest
-from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 
 from videojobs_local.local import LocalVideojobs, run_local
 
@@ -25,8 +24,6 @@ POLL_MS = 100
 
 @pytest.fixture(scope="module")
 def stack(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
-    # Powertools keeps its Secrets Manager client (built against whichever stack was up then).
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
     with run_local(
         emulator_speed=100.0,
         parameter_overrides=(
@@ -37,7 +34,6 @@ def stack(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
         render_cache_dir=render_cache_dir,
     ) as running:
         yield running
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
 
 
 @pytest.fixture(scope="module")

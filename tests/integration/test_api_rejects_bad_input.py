@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 
 from videojobs import standard_webhooks
 from videojobs.dal import jobs
@@ -380,15 +379,12 @@ CASES: dict[str, Hostile] = {
 
 @pytest.fixture(scope="module")
 def service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
-    # Powertools keeps its Secrets Manager client (built against whichever stack was up then).
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
     with run_local(
         emulator_speed=100,
         parameter_overrides="ProviderRequestsPerMinute=6000",
         render_cache_dir=render_cache_dir,
     ) as running:
         yield running
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
 
 
 @pytest.fixture(scope="module")

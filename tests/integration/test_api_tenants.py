@@ -10,22 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 from conftest import PIPELINE_SPEED, wait_for_job
 
 from videojobs_local.local import LocalVideojobs
 from videojobs_local.stack.template import load_yaml
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_secret_client() -> Iterator[None]:
-    """Powertools keeps its Secrets Manager client, built against whichever stack was up
-    first in this process; this module's stack needs its own (autouse: set up before it)."""
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
-    yield
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
 
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"

@@ -9,21 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 from conftest import wait_for_job
 
 from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_secret_client() -> Iterator[None]:
-    """Powertools keeps its Secrets Manager client, built against whichever stack was up
-    first in this process; this module's stack needs its own (autouse: set up before it)."""
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
-    yield
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
 
 
 def client_for(service: LocalVideojobs, api_key: str) -> httpx.Client:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from videojobs import aws, standard_webhooks, workflow
@@ -68,8 +67,6 @@ def _reset_caches() -> None:
     get_settings.cache_clear()
     aws.reset_clients()
     reset_provider()
-    # Powertools keeps its Secrets Manager client (built against whichever stack was up then).
-    powertools_parameters.DEFAULT_PROVIDERS.clear()
 
 
 @pytest.fixture(scope="module")
