@@ -93,7 +93,9 @@ def set_budget(
         str(state_file),
     )
     assert code == 0, err
-    shown: dict[str, Any] = json.loads(out)
+    # The stack's handlers share this process's stdout (metrics lines): the CLI's document is
+    # the last, pretty-printed one.
+    shown: dict[str, Any] = json.loads(out[out.rfind("{\n") :])
     return shown
 
 
