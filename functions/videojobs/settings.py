@@ -6,11 +6,16 @@ at import time. Secrets are not settings: they come from Secrets Manager (see ``
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
+
+_Seconds = Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)]
+FirstCheckTable = dict[str, tuple[_Seconds, _Seconds]]
 
 
 class Settings(BaseModel):
@@ -48,6 +53,12 @@ class Settings(BaseModel):
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
     max_concurrent_jobs: int = Field(5, ge=1, alias="MAX_CONCURRENT_JOBS")
     poll_interval_seconds: int = Field(15, ge=1, alias="POLL_INTERVAL_SECONDS")
+    first_status_check_seconds: FirstCheckTable = Field(
+        '{"sora-2": [180, 10], "sora-2-pro": [360, 20]}',
+        alias="FIRST_STATUS_CHECK_SECONDS",
+        validate_default=True,
+    )
+    """By model: [base, per second of video]. The webhook is trusted until then."""
     max_poll_interval_seconds: int = Field(120, ge=1, alias="MAX_POLL_INTERVAL_SECONDS")
     progress_refresh_seconds: int = Field(5, ge=1, alias="PROGRESS_REFRESH_SECONDS")
     asset_url_ttl_seconds: int = Field(900, ge=60, le=604800, alias="ASSET_URL_TTL_SECONDS")
@@ -55,6 +66,27 @@ class Settings(BaseModel):
     secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
     webhook_dedupe_hours: int = Field(96, ge=72, alias="WEBHOOK_DEDUPE_HOURS")
     local_mode: bool = Field(False, alias="VIDEOJOBS_LOCAL_MODE")
+
+    @field_validator("first_status_check_seconds", mode="before")
+    @classmethod
+    def _first_check_table(cls, value: Any) -> Any:
+        """A JSON object by model, or one number of seconds for every clip."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return {"*": (float(value), 0.0)}
+        except ValueError:
+            return json.loads(value)
+
+    def first_status_check(self, model: str, seconds: int) -> int:
+        """Seconds after submission of the first status check when no webhook has come.
+
+        0 for a model the table does not list (and no ``*`` entry): checks then start at
+        ``poll_interval_seconds``.
+        """
+        table = self.first_status_check_seconds
+        base, per_second = table.get(model, table.get("*", (0.0, 0.0)))
+        return math.ceil(base + per_second * seconds)
 
 
 @lru_cache(maxsize=1)

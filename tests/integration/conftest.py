@@ -15,10 +15,11 @@ from videojobs_local.local import LocalVideojobs, run_local
 
 # Provider-side time runs 100x faster: a 4 s sora-2 video takes about 0.75 s to generate.
 PIPELINE_SPEED = 100.0
-# Webhooks wake jobs long before the first status check is due (8 s, with room for a busy
-# machine), unless a test drops them.
+# Status checks start at the poll interval (FirstStatusCheckSeconds=0, not a clip's normal
+# generation time): webhooks wake jobs long before the first one is due (8 s, with room for a
+# busy machine), and a test that drops them needs no long wait.
 PIPELINE_PARAMETERS = (
-    "PollIntervalSeconds=8 MaxPollIntervalSeconds=8 SlotWaitSeconds=2 "
+    "FirstStatusCheckSeconds=0 PollIntervalSeconds=8 MaxPollIntervalSeconds=8 SlotWaitSeconds=2 "
     "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
     # The provider rate limit is exercised by test_limits; elsewhere it would only slow tests.
     "ProviderRequestsPerMinute=6000"

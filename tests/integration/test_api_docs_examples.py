@@ -43,7 +43,7 @@ PARALLEL_EXAMPLES = 4
 # The guide's examples make about thirty videos at once: enough slots and provider requests
 # that waiting for them is not what the test measures.
 STACK_PARAMETERS = (
-    "PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
+    "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
     "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=20 ProgressRefreshSeconds=1 "
     "ProviderRequestsPerMinute=6000"
 )

@@ -28,7 +28,7 @@ def fuzzed_service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
     with run_local(
         emulator_speed=200.0,
         parameter_overrides=(
-            "PollIntervalSeconds=2 SlotWaitSeconds=2 MaxConcurrentJobs=5 "
+            "FirstStatusCheckSeconds=0 PollIntervalSeconds=2 SlotWaitSeconds=2 MaxConcurrentJobs=5 "
             "ProviderRequestsPerMinute=6000"
         ),
         render_cache_dir=render_cache_dir,

@@ -24,7 +24,7 @@ FAST = 100.0  # a 4-s sora-2 clip generates in about 0.75 s
 SLOW = 1.0
 PARAMETERS = (
     f"MaxConcurrentJobs={MAX_CONCURRENT} ProviderRequestsPerMinute={RATE_PER_MINUTE} "
-    "PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
+    "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
     "ProviderRetryIntervalSeconds=1 ProgressRefreshSeconds=1"
 )
 TERMINAL = {"completed", "failed", "cancelled"}

@@ -122,7 +122,12 @@ def submit(job_id: str) -> StepOutcome:
     provider = get_provider()
     job = jobs.get(job_id)
     _ensure_waiting(job)
-    interval = settings.poll_interval_seconds
+    # The first status check is a safety net for a lost webhook: it comes once a clip like this
+    # one is normally done, not while the provider is still surely working on it.
+    interval = max(
+        settings.poll_interval_seconds,
+        settings.first_status_check(job.request.model, int(job.request.seconds)),
+    )
     if job.provider_video_id:
         return StepOutcome(
             outcome="submitted",

@@ -1,0 +1,116 @@
+"""When the first status check comes: the webhook is trusted until a clip like the job's is
+normally done (``FirstStatusCheckSeconds``), never sooner than ``PollIntervalSeconds``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from videojobs.dal import jobs
+from videojobs.logic import submit_job
+from videojobs.models.job import Job, JobStatus, VideoRequest
+from videojobs.settings import Settings, get_settings
+
+NOW = 1_800_000_000
+JOB_ID = "video_" + "2" * 32
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def settings(**env: str) -> Settings:
+    return Settings.model_validate(env)
+
+
+@pytest.mark.parametrize(
+    ("model", "seconds", "expected"),
+    [
+        ("sora-2", 4, 220),
+        ("sora-2", 12, 300),
+        ("sora-2-pro", 4, 440),
+        ("sora-2-pro", 12, 600),
+        ("a-model-nobody-listed", 4, 0),
+    ],
+)
+def test_default_table_grows_with_model_and_length(model: str, seconds: int, expected: int) -> None:
+    assert settings().first_status_check(model, seconds) == expected
+
+
+def test_one_number_applies_to_every_clip() -> None:
+    configured = settings(FIRST_STATUS_CHECK_SECONDS="7.5")
+
+    assert configured.first_status_check("sora-2", 4) == 8
+    assert configured.first_status_check("sora-2-pro", 12) == 8
+
+
+def test_a_table_may_list_some_models_and_a_default() -> None:
+    configured = settings(FIRST_STATUS_CHECK_SECONDS='{"sora-2-pro": [100, 5], "*": [30, 0]}')
+
+    assert configured.first_status_check("sora-2-pro", 8) == 140
+    assert configured.first_status_check("sora-2", 8) == 30
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["-1", "inf", "nan", "90000", "soon", "[1, 2]", '{"sora-2": [1]}', '{"sora-2": [1, -2]}'],
+)
+def test_bad_values_are_refused_at_start(value: str) -> None:
+    with pytest.raises(ValidationError, match="FIRST_STATUS_CHECK_SECONDS"):
+        settings(FIRST_STATUS_CHECK_SECONDS=value)
+
+
+class _NoProvider:
+    """The already-submitted path must not call the provider at all."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"provider.{name} called")
+
+
+def _submitted_job(model: str, seconds: str) -> Job:
+    return Job(
+        job_id=JOB_ID,
+        tenant_id="acme",
+        status=JobStatus.IN_PROGRESS,
+        created_at=NOW,
+        updated_at=NOW,
+        request=VideoRequest(prompt="a lighthouse", model=model, seconds=seconds),  # type: ignore[arg-type]
+        provider_video_id="video_abc",
+        provider_status="in_progress",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "model", "seconds", "interval"),
+    [
+        ({}, "sora-2", "4", 220),
+        ({}, "sora-2-pro", "12", 600),
+        # Set below the poll interval (or to 0, as polling-only deployments may), the poll
+        # interval is the floor.
+        ({"FIRST_STATUS_CHECK_SECONDS": "3"}, "sora-2", "8", 15),
+        ({"FIRST_STATUS_CHECK_SECONDS": "0", "POLL_INTERVAL_SECONDS": "4"}, "sora-2", "4", 4),
+    ],
+)
+def test_submit_asks_the_workflow_to_wait_until_the_first_check(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    model: str,
+    seconds: str,
+    interval: int,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    job = _submitted_job(model, seconds)
+    monkeypatch.setattr(submit_job, "get_provider", lambda **_: _NoProvider())
+    monkeypatch.setattr(jobs, "get", lambda job_id: job)
+
+    outcome = submit_job.submit(JOB_ID)
+
+    assert outcome.outcome == "submitted"
+    assert outcome.interval_seconds == interval
