@@ -2,8 +2,8 @@
 
 Every request here goes through the local API Gateway (routing, the Lambda authorizer,
 gateway responses) into the handlers. Each one must be refused with a 4xx, never a 5xx, in
-the OpenAI error shape where our code answers (API Gateway's own 403 for unknown routes has
-its own body), and must leave the jobs table exactly as it was.
+the OpenAI error shape (API Gateway's own answers too, through the template's gateway
+responses), and must leave the jobs table exactly as it was.
 """
 
 from __future__ import annotations
@@ -52,8 +52,12 @@ class Hostile:
     # For /webhooks/provider: "signed" now with the stack's secret, "stale" (10 min old),
     # "forged" (another secret), or None (unsigned).
     webhook: str | None = None
-    gateway: bool = False
-    """API Gateway answers itself (no Lambda ran): its own body, not the OpenAI shape."""
+    gateway: str | None = None
+    """API Gateway answers itself (no Lambda ran), through the template's gateway response:
+    the ``x-amzn-ErrorType`` it reports."""
+
+
+UNKNOWN_ROUTE = "MissingAuthenticationTokenException"
 
 
 def body_of(**fields: Any) -> dict[str, Any]:
@@ -88,6 +92,14 @@ CASES: dict[str, Hostile] = {
     "deeply nested JSON": Hostile("POST", "/v1/videos", 400, "invalid_json", body=DEEP_JSON),
     "body over 1 MiB": Hostile(
         "POST", "/v1/videos", 400, ANY, ANY, json_body=body_of(pad="x" * 1_600_000)
+    ),
+    "body over API Gateway's 10 MB": Hostile(
+        "POST",
+        "/v1/videos",
+        413,
+        "request_too_large",
+        body=b"{" + b" " * (10 * 1024 * 1024) + b"}",
+        gateway="RequestTooLongException",
     ),
     "text/plain body": Hostile(
         "POST",
@@ -219,7 +231,7 @@ CASES: dict[str, Hostile] = {
     "id with a NUL byte": Hostile("GET", "/v1/videos/video_%00", 404),
     "id of 8 kB": Hostile("GET", f"/v1/videos/video_{'a' * 8000}", 404),
     "path traversal, encoded slashes": Hostile(
-        "GET", "/v1/videos/..%2F..%2Fetc%2Fpasswd", 403, gateway=True
+        "GET", "/v1/videos/..%2F..%2Fetc%2Fpasswd", 404, "unknown_route", gateway=UNKNOWN_ROUTE
     ),
     "path traversal, backslashes": Hostile("GET", "/v1/videos/..%5C..%5Cwin.ini", 404),
     "another tenant's job": Hostile("GET", "/v1/videos/{unfinished}", 404, auth="other"),
@@ -300,13 +312,21 @@ CASES: dict[str, Hostile] = {
         headers={"x-api-key": "vj_" + "k" * 10_000},
     ),
     # --- routes -------------------------------------------------------------------------------
-    "unknown route": Hostile("GET", "/v1/images/generations", 403, gateway=True),
-    "unknown version": Hostile("POST", "/v2/videos", 403, json_body=body_of(), gateway=True),
-    "wrong method on a video": Hostile("PATCH", "/v1/videos/{unfinished}", 403, gateway=True),
-    "wrong method on the collection": Hostile(
-        "PUT", "/v1/videos", 403, json_body=body_of(), gateway=True
+    "unknown route": Hostile(
+        "GET", "/v1/images/generations", 404, "unknown_route", gateway=UNKNOWN_ROUTE
     ),
-    "wrong method on the webhook": Hostile("GET", "/webhooks/provider", 403, gateway=True),
+    "unknown version": Hostile(
+        "POST", "/v2/videos", 404, "unknown_route", json_body=body_of(), gateway=UNKNOWN_ROUTE
+    ),
+    "wrong method on a video": Hostile(
+        "PATCH", "/v1/videos/{unfinished}", 404, "unknown_route", gateway=UNKNOWN_ROUTE
+    ),
+    "wrong method on the collection": Hostile(
+        "PUT", "/v1/videos", 404, "unknown_route", json_body=body_of(), gateway=UNKNOWN_ROUTE
+    ),
+    "wrong method on the webhook": Hostile(
+        "GET", "/webhooks/provider", 404, "unknown_route", gateway=UNKNOWN_ROUTE
+    ),
     # --- POST /webhooks/provider --------------------------------------------------------------
     "webhook unsigned": Hostile(
         "POST", "/webhooks/provider", 401, "invalid_signature", json_body=EVENT, auth="none"
@@ -475,20 +495,19 @@ def test_hostile_request_is_refused_without_a_trace(
     assert response.status_code < 500, f"{name}: {response.status_code} {response.text[:300]}"
     assert response.status_code == case.status, response.text[:300]
     answer = response.json()
+    # ... in the OpenAI error shape, naming the problem (whether API Gateway answered itself
+    # or our code did) ...
+    assert set(answer) == {"error"}
+    error = answer["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"].strip()
+    assert error["type"] == "invalid_request_error"
+    if case.code is not ANY:
+        assert error["code"] == case.code
+    if case.param is not ANY:
+        assert error["param"] == case.param
     if case.gateway:
-        # ... by API Gateway itself, which has its own body ...
-        assert answer == {"message": "Missing Authentication Token"}
-    else:
-        # ... in the OpenAI error shape, naming the problem ...
-        assert set(answer) == {"error"}
-        error = answer["error"]
-        assert set(error) == {"message", "type", "param", "code"}
-        assert isinstance(error["message"], str) and error["message"].strip()
-        assert error["type"] == "invalid_request_error"
-        if case.code is not ANY:
-            assert error["code"] == case.code
-        if case.param is not ANY:
-            assert error["param"] == case.param
+        assert response.headers["x-amzn-ErrorType"] == case.gateway
     # ... never echoing the caller's credentials ...
     for credential in (service.api_key, other_tenant_key):
         assert credential not in response.text
