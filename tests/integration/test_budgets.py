@@ -220,6 +220,63 @@ def test_a_refused_submit_creates_nothing_and_its_idempotency_key_stays_usable(
     assert wait_for_job(tenant.api, accepted.json()["id"])["status"] == "completed"
 
 
+def tenant_batches(service: LocalVideojobs, tenant_id: str) -> list[str]:
+    """Ids of the tenant's stored batches, read from the table itself."""
+    ddb = service.stack.client("dynamodb")
+    items = ddb.scan(TableName=service.state()["batches_table"])["Items"]
+    return [i["batch_id"]["S"] for i in items if i["tenant_id"]["S"] == tenant_id]
+
+
+def committed_usd(budgets: dict[str, Any]) -> tuple[float, float]:
+    """What the daily and monthly ledgers hold, reserved plus spent."""
+    daily, monthly = (budgets[name] for name in ("daily", "monthly"))
+    return (
+        round(daily["reserved_usd"] + daily["spent_usd"], 6),
+        round(monthly["reserved_usd"] + monthly["spent_usd"], 6),
+    )
+
+
+def test_a_batch_over_budget_creates_nothing_and_one_that_fits_is_created(
+    service: LocalVideojobs,
+    tenant: Tenant,
+    state_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a tenant whose daily budget holds two $0.40 videos
+    set_budget(capsys, state_file, tenant.tenant_id, "--daily", "0.80")
+    ledgers_before = usage(tenant.api)["budgets"]
+    posts_before = sum(1 for r in service.emulator.requests() if r["method"] == "POST")
+
+    # When it submits a batch of three
+    refused = tenant.api.post("/video_batches", json={"prompt": "three kites", "n": 3, **CHEAP})
+
+    # Then the whole batch is refused with OpenAI's insufficient_quota, naming the budget
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert (error["type"], error["code"]) == ("insufficient_quota", "insufficient_quota")
+    assert "daily budget" in error["message"]
+    assert "$1.20" in error["message"] and "$0.80" in error["message"]
+    assert refused.headers["x-should-retry"] == "false"
+    # And no batch, no job, no provider call, and the ledgers are as they were
+    assert tenant_batches(service, tenant.tenant_id) == []
+    assert all_jobs(tenant.api) == []
+    assert sum(1 for r in service.emulator.requests() if r["method"] == "POST") == posts_before
+    assert usage(tenant.api)["budgets"] == ledgers_before
+
+    # When it submits a batch of two, which fits exactly
+    fits = tenant.api.post("/video_batches", json={"prompt": "two kites", "n": 2, **CHEAP})
+
+    # Then it is created, and its two jobs reserve the whole budget
+    assert fits.status_code == 200, fits.text
+    batch = fits.json()
+    assert (batch["total"], len(batch["job_ids"])) == (2, 2)
+    assert tenant_batches(service, tenant.tenant_id) == [batch["id"]]
+    assert committed_usd(usage(tenant.api)["budgets"]) == (0.8, 0.8)
+    for job_id in batch["job_ids"]:
+        assert wait_for_job(tenant.api, job_id)["status"] == "completed"
+    assert committed_usd(budgets_once_settled(tenant.api)) == (0.8, 0.8)
+
+
 def test_refunds_on_failure_and_cancel_are_exact(
     service: LocalVideojobs,
     tenant: Tenant,

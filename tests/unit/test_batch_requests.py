@@ -83,6 +83,17 @@ def test_explicit_fields_of_a_campaign_apply_to_every_preset() -> None:
     assert [b.seconds for b in plan.bodies] == ["12", "12"]
 
 
+def test_the_plan_holds_what_each_job_resolves_to() -> None:
+    # Given a campaign whose presets differ in size and length, one length given explicitly
+    plan = plan_batch({"brief": "shoe", "presets": ["youtube", "tiktok"], "duration": 4})
+    # Then each job's request is what POST /v1/videos would make of it (what the batch costs)
+    assert [(r.model, r.size, r.seconds) for r in plan.requests] == [
+        ("sora-2", "1280x720", "4"),
+        ("sora-2", "720x1280", "4"),
+    ]
+    assert all(r.prompt.startswith("shoe\n\n") for r in plan.requests)
+
+
 # --- errors name the element -----------------------------------------------------------------
 
 

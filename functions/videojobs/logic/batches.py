@@ -1,12 +1,13 @@
 """Batches: many jobs from one request, validated all-or-nothing, counted to completion.
 
 A batch body comes in three shapes (see :class:`~videojobs.models.batches.CreateBatchBody`).
-Each is expanded into plain create bodies, and every one of them is validated exactly as
-``POST /v1/videos`` would validate it before anything is written, so a batch with one bad
-element is refused whole. The batch record is written before its jobs, with the final
-``total``: a job that finishes while later ones are still being created is counted against
-the right total, and the batch cannot look complete too early. Counting finished jobs lives
-in :mod:`videojobs.logic.batch_completion` (``on_job_terminal`` is re-exported here).
+Each is expanded into plain create bodies, and every one of them is resolved exactly as
+``POST /v1/videos`` would resolve it before anything is written, so a batch with one bad
+element is refused whole, and so is a batch whose jobs together do not fit the tenant's
+budgets. The batch record is written before its jobs, with the final ``total``: a job that
+finishes while later ones are still being created is counted against the right total, and
+the batch cannot look complete too early. Counting finished jobs lives in
+:mod:`videojobs.logic.batch_completion` (``on_job_terminal`` is re-exported here).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from pydantic_core import ErrorDetails
 
 from videojobs.dal import batches
 from videojobs.dal import jobs as jobs_dal
+from videojobs.logic import costs
 from videojobs.logic.batch_completion import complete_if_finished, on_job_terminal
 from videojobs.logic.callback_target import validate_callback_url
-from videojobs.logic.create_job import create_job, validate_request
+from videojobs.logic.create_job import ResolvedCreate, create_job, resolve_create
 from videojobs.models.api import CreateVideoBody
 from videojobs.models.batches import (
     MAX_BATCH_JOBS,
@@ -37,7 +39,7 @@ from videojobs.models.batches import (
 )
 from videojobs.models.errors import BatchNotFoundError, InvalidRequestError, StaleTransitionError
 from videojobs.models.intake import IntakeBatch, IntakeSource, PlanLine
-from videojobs.models.job import Job, JobStatus
+from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.observability import logger, metrics
 
 # Fields that describe the batch itself rather than its jobs.
@@ -60,11 +62,18 @@ ParamPath = Callable[[Sequence[int | str]], str]
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """A validated batch: the create bodies in order, and the batch's own fields."""
+    """A validated batch: the create bodies in order, what each resolves to (as
+    ``POST /v1/videos`` resolves it: preset, defaults), and the batch's own fields."""
 
     bodies: list[CreateVideoBody]
+    resolved: list[ResolvedCreate]
     metadata: dict[str, str]
     callback_url: str | None
+
+    @property
+    def requests(self) -> list[VideoRequest]:
+        """What the provider will be asked for, one per job: what the batch will cost."""
+        return [resolved.request for resolved in self.resolved]
 
 
 @dataclass(frozen=True)
@@ -179,13 +188,13 @@ def _elements(raw: Mapping[str, Any], shape: CreateBatchBody) -> list[_Element]:
     )
 
 
-def _validated(element: _Element) -> CreateVideoBody:
+def _validated(element: _Element) -> tuple[CreateVideoBody, ResolvedCreate]:
     try:
         body = CreateVideoBody.model_validate(element.body)
     except ValidationError as exc:
         raise _invalid(exc, element.param) from exc
     try:
-        validate_request(body)
+        resolved = resolve_create(body)
     except InvalidRequestError as exc:
         where = element.param((exc.param,) if exc.param else ())
         raise InvalidRequestError(
@@ -193,19 +202,19 @@ def _validated(element: _Element) -> CreateVideoBody:
             param=where or None,
             code=exc.code,
         ) from exc
-    return body
+    return body, resolved
 
 
-def _validated_all(elements: Sequence[_Element]) -> list[CreateVideoBody]:
-    """Every element validated; identical bodies (variations) are checked once."""
-    checked: dict[str, CreateVideoBody] = {}
-    bodies = []
+def _validated_all(elements: Sequence[_Element]) -> list[tuple[CreateVideoBody, ResolvedCreate]]:
+    """Every element validated and resolved; identical bodies (variations) are checked once."""
+    checked: dict[str, tuple[CreateVideoBody, ResolvedCreate]] = {}
+    validated = []
     for element in elements:
         key = json.dumps(element.body, sort_keys=True, default=str)
         if key not in checked:
             checked[key] = _validated(element)
-        bodies.append(checked[key])
-    return bodies
+        validated.append(checked[key])
+    return validated
 
 
 def plan_batch(raw: Mapping[str, Any]) -> BatchPlan:
@@ -224,8 +233,12 @@ def plan_batch(raw: Mapping[str, Any]) -> BatchPlan:
     if shape.callback_url is not None:
         # Held to the same rules as a job's (https, public addresses only).
         callback_url = validate_callback_url(shape.callback_url)
+    validated = _validated_all(elements)
     return BatchPlan(
-        bodies=_validated_all(elements), metadata=dict(shape.metadata), callback_url=callback_url
+        bodies=[body for body, _ in validated],
+        resolved=[resolved for _, resolved in validated],
+        metadata=dict(shape.metadata),
+        callback_url=callback_url,
     )
 
 
@@ -260,9 +273,17 @@ def batch_resource(batch: Batch, jobs: Sequence[Job]) -> BatchResource:
 
 
 def create_batch(tenant_id: str, raw: Mapping[str, Any]) -> BatchResource:
-    """Validate every job of a batch, then store the batch and create its jobs in order."""
+    """Validate every job of a batch, check the whole fits the tenant's budgets, then store
+    the batch and create its jobs in order.
+
+    A batch over a budget is :class:`BudgetExceededError` and creates nothing.
+    """
     plan = plan_batch(raw)
     now = int(time.time())
+    # Only a check, not a reservation: each job still reserves its own cost below, and that
+    # stays authoritative. A concurrent submit that takes the budget
+    # in between stops the batch part-way, and it is sealed to the jobs that fit (the 429).
+    costs.ensure_affordable(tenant_id, plan.requests, now)
     batch = batches.create(
         Batch(
             batch_id=new_batch_id(),
@@ -279,8 +300,9 @@ def create_batch(tenant_id: str, raw: Mapping[str, Any]) -> BatchResource:
         for body in plan.bodies:
             created.append(create_job(tenant_id, body, batch_id=batch.batch_id))
     except Exception:
-        # Creation failed part-way (the service, not the request): hold the batch to the jobs
-        # that exist so it can still complete, then let the error answer the request.
+        # Creation failed part-way (the service, or a concurrent submit that took the budget
+        # after the check above): hold the batch to the jobs that exist so it can still
+        # complete, then let the error answer the request.
         _seal(batch, created)
         raise
     batch = batches.set_jobs(batch.batch_id, [job.job_id for job in created])
