@@ -4,7 +4,8 @@ Runs jobs one at a time through the local stack (template.yaml on moto, the emul
 provider) and reads, per job:
 
 - state transitions: ``*StateEntered`` events in the execution history, without the
-  slot-wait states (ReadSlot, CheckSlotHeld, SlotHeld?, ScheduleSlotRetry, WaitForSlot);
+  slot-wait states (ReadSlot, CheckSlotHeld, SlotHeld?, the Schedule*SlotRetry* states,
+  WaitForSlot);
 - history events, all of them;
 - Lambda invocations: the local dispatcher's records from the job's POST until 0.5 s after
   its execution ended (jobs run one at a time, so the window holds this job's calls only:
@@ -62,7 +63,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "template.yaml"
 
 SLOT_WAIT_STATES = frozenset(
-    {"ReadSlot", "CheckSlotHeld", "SlotHeld?", "ScheduleSlotRetry", "WaitForSlot"}
+    {
+        "ReadSlot",
+        "CheckSlotHeld",
+        "SlotHeld?",
+        "ScheduleFirstSlotRetry",
+        "ScheduleSlotRetry",
+        "ScheduleSlotRetryAtCeiling",
+        "WaitForSlot",
+    }
 )
 NAIVE_FIXED_STATES = ("AcquireSlot", "Submit", "StoreAssets", "Finalize")
 NAIVE_POLL_SECONDS = 10

@@ -17,8 +17,8 @@ What it reports:
   once) and the highest semaphore count sampled, against ``MaxConcurrentJobs``; and whether
   any slot is still held at the end;
 - transitions per job, from the execution histories: every state entered, and without the
-  slot-wait loop (AcquireSlot counted once; ReadSlot, CheckSlotHeld, SlotHeld?,
-  ScheduleSlotRetry, WaitForSlot not at all);
+  slot-wait loop (AcquireSlot counted once; ReadSlot, CheckSlotHeld, SlotHeld?, the three
+  Schedule*SlotRetry* states and WaitForSlot not at all);
 - provider requests: total, per job, the busiest 60-s window against the token bucket's
   promise (at most capacity + rate requests), and the faults injected.
 
@@ -49,7 +49,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SLOT_WAIT_STATES = frozenset(
-    {"ReadSlot", "CheckSlotHeld", "SlotHeld?", "ScheduleSlotRetry", "WaitForSlot"}
+    {
+        "ReadSlot",
+        "CheckSlotHeld",
+        "SlotHeld?",
+        "ScheduleFirstSlotRetry",
+        "ScheduleSlotRetry",
+        "ScheduleSlotRetryAtCeiling",
+        "WaitForSlot",
+    }
 )
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 FAULT_KINDS = ("server_error", "rate_limit", "truncate_download")

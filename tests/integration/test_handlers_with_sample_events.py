@@ -270,6 +270,39 @@ def test_create_video_sample_stores_a_queued_job_and_starts_its_execution(
     assert json.loads(described["input"]) == {"job_id": video["id"]}
 
 
+def test_a_queued_job_retries_for_its_slot_less_and_less_often(
+    local: LocalStack, started_jobs: list[str]
+) -> None:
+    # Given a job whose execution finds the only slot taken (SlotWaitSeconds=60)
+    video = create_from_sample(local, started_jobs)
+    sfn = local.client("stepfunctions")
+    arn = workflow.execution_arn(video["id"])
+
+    # When it has waited for the slot three times
+    deadline = time.monotonic() + 30
+    waits: list[dict[str, int]] = []
+    while len(waits) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        waits = [
+            json.loads(event["stateEnteredEventDetails"]["input"])["slot_wait"]
+            for event in events
+            if event["type"] == "WaitStateEntered"
+            and event["stateEnteredEventDetails"]["name"] == "WaitForSlot"
+        ]
+
+    # Then it tried again 1 s after its first try, and then at random under a ceiling that
+    # doubles each time
+    assert len(waits) >= 3, waits
+    assert waits[0] == {"seconds": 1, "ceiling": 4}
+    assert 1 <= waits[1]["seconds"] <= 4 and waits[1]["ceiling"] == 8
+    assert 1 <= waits[2]["seconds"] <= 8 and waits[2]["ceiling"] == 16
+    # ... and it is still queued, never submitted
+    stored = jobs.get(video["id"])
+    assert stored.status is JobStatus.QUEUED
+    assert stored.provider_video_id is None
+
+
 def test_get_video_sample_answers_the_owning_tenant(
     local: LocalStack, started_jobs: list[str]
 ) -> None:

@@ -4,6 +4,7 @@ and provider requests held to ProviderRequestsPerMinute across every function.""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +23,11 @@ RATE_PER_MINUTE = 120  # the bucket's capacity too: one minute of requests
 FAST = 100.0  # a 4-s sora-2 clip generates in about 0.75 s
 # Slow enough that the first jobs hold their slots while the test looks at the line.
 SLOW = 1.0
+SLOT_WAIT = 2
 PARAMETERS = (
     f"MaxConcurrentJobs={MAX_CONCURRENT} ProviderRequestsPerMinute={RATE_PER_MINUTE} "
-    "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
+    "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 "
+    f"SlotWaitSeconds={SLOT_WAIT} "
     "ProviderRetryIntervalSeconds=1 ProgressRefreshSeconds=1"
 )
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -165,6 +168,25 @@ def test_twelve_jobs_never_exceed_three_in_flight_and_queued_ones_show_their_pla
     assert stats["max_in_progress"] <= MAX_CONCURRENT
     assert semaphore(service) == (0, set())
     assert jobs_waiting_in_index(service) == 0
+    # And the jobs in line retried for a slot 1 s after their first try, then at random under
+    # SlotWaitSeconds, the ceiling their doubling waits reached at once here
+    sfn = service.stack.client("stepfunctions")
+    for job in waiting:
+        waits = slot_waits(sfn, execution_arn(service, job["id"]))
+        assert waits[0] == {"seconds": 1, "ceiling": 4}
+        assert all(1 <= wait["seconds"] <= SLOT_WAIT for wait in waits[1:])
+        assert all(wait["ceiling"] == SLOT_WAIT for wait in waits[1:])
+
+
+def slot_waits(sfn: Any, arn: str) -> list[dict[str, int]]:
+    """The ``slot_wait`` of every WaitForSlot an execution entered, in order."""
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return [
+        json.loads(event["stateEnteredEventDetails"]["input"])["slot_wait"]
+        for event in events
+        if event["type"] == "WaitStateEntered"
+        and event["stateEnteredEventDetails"]["name"] == "WaitForSlot"
+    ]
 
 
 def test_aborting_executions_mid_flight_leaks_no_slot(
