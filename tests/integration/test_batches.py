@@ -82,8 +82,10 @@ def in_process(service: LocalVideojobs) -> Iterator[None]:
     aws.reset_clients()
 
 
-def submit_batch(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    response = api.post("/video_batches", json=body)
+def submit_batch(
+    api: httpx.Client, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response = api.post("/video_batches", json=body, headers=headers)
     assert response.status_code == 200, response.text
     batch: dict[str, Any] = response.json()
     return batch
@@ -323,3 +325,94 @@ def test_a_batch_cut_short_by_the_service_still_completes(
     assert (done["counts"]["completed"], done["counts"]["failed"]) == (1, 1)
     wait_until(lambda: bool(batch_events.for_batch(batch_id)))
     assert len(batch_events.for_batch(batch_id)) == 1
+
+
+# --- Idempotency-Key -------------------------------------------------------------------------
+
+
+def provider_creates(service: LocalVideojobs) -> int:
+    return sum(
+        1 for r in service.emulator.requests() if (r["method"], r["path"]) == ("POST", "/v1/videos")
+    )
+
+
+def test_a_retried_batch_with_its_idempotency_key_creates_nothing_more(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    # Given a batch created with an Idempotency-Key
+    headers = {"Idempotency-Key": f"batch-{uuid.uuid4().hex}"}
+    body = {
+        "requests": [{"prompt": "a sailing boat"}, {"prompt": "a rowing boat", "seconds": "8"}],
+        "metadata": {"project": "boats"},
+    }
+    first = api.post("/video_batches", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    batch = first.json()
+    jobs_after_first = item_count(service, "jobs_table")
+    batches_after_first = item_count(service, "batches_table")
+
+    # When the same request is sent twice more with the same key (a client retrying timeouts)
+    retries = [api.post("/video_batches", json=body, headers=headers) for _ in range(2)]
+
+    # Then each answer is the first batch, as it was created
+    assert [r.status_code for r in retries] == [200, 200], [r.text for r in retries]
+    assert [r.json() for r in retries] == [batch, batch]
+    # And no second batch, job or provider video exists
+    assert item_count(service, "batches_table") == batches_after_first
+    assert item_count(service, "jobs_table") == jobs_after_first
+    done = wait_for_batch(api, batch["id"])
+    assert done["counts"]["completed"] == 2
+    assert provider_creates(service) == 2
+
+
+def test_the_same_key_with_another_batch_is_a_409(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    # Given a batch created with an Idempotency-Key
+    headers = {"Idempotency-Key": f"batch-{uuid.uuid4().hex}"}
+    batch = submit_batch(api, {"prompt": "a green kite", "n": 2}, headers)
+    jobs_before = item_count(service, "jobs_table")
+    batches_before = item_count(service, "batches_table")
+
+    # When the key is sent with another batch, and with a single video
+    other_batch = api.post(
+        "/video_batches", json={"prompt": "a green kite", "n": 3}, headers=headers
+    )
+    video = api.post("/videos", json={"prompt": "a green kite"}, headers=headers)
+
+    # Then both are the 409 POST /v1/videos gives for a reused key, and nothing is created
+    for response in (other_batch, video):
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert (error["type"], error["code"]) == ("invalid_request_error", "idempotency_key_reused")
+    assert item_count(service, "jobs_table") == jobs_before
+    assert item_count(service, "batches_table") == batches_before
+    wait_for_batch(api, batch["id"])
+
+
+def test_a_batch_refused_as_invalid_leaves_its_key_unused(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    # Given a batch refused for a bad element, sent with an Idempotency-Key
+    headers = {"Idempotency-Key": f"batch-{uuid.uuid4().hex}"}
+    bad = api.post(
+        "/video_batches", json={"requests": [{"prompt": "a", "seconds": 7}]}, headers=headers
+    )
+    assert bad.status_code == 400, bad.text
+    # When the corrected batch is sent with the same key
+    batch = submit_batch(api, {"requests": [{"prompt": "a", "seconds": "4"}]}, headers)
+    # Then it is created
+    assert batch["total"] == 1
+    wait_for_batch(api, batch["id"])
+
+
+def test_an_overlong_idempotency_key_is_a_400_before_anything_is_created(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    batches_before = item_count(service, "batches_table")
+    response = api.post(
+        "/video_batches", json={"prompt": "a", "n": 2}, headers={"Idempotency-Key": "k" * 256}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert item_count(service, "batches_table") == batches_before

@@ -236,7 +236,7 @@ def committed_usd(budgets: dict[str, Any]) -> tuple[float, float]:
     )
 
 
-def test_a_batch_over_budget_creates_nothing_and_one_that_fits_is_created(
+def test_a_batch_over_budget_creates_nothing_and_one_that_fits_is_created_once(
     service: LocalVideojobs,
     tenant: Tenant,
     state_file: Path,
@@ -263,14 +263,25 @@ def test_a_batch_over_budget_creates_nothing_and_one_that_fits_is_created(
     assert sum(1 for r in service.emulator.requests() if r["method"] == "POST") == posts_before
     assert usage(tenant.api)["budgets"] == ledgers_before
 
-    # When it submits a batch of two, which fits exactly
-    fits = tenant.api.post("/video_batches", json={"prompt": "two kites", "n": 2, **CHEAP})
+    # When it submits a batch of two, which fits exactly, with an Idempotency-Key
+    key = {"Idempotency-Key": f"batch-{secrets.token_hex(4)}"}
+    body = {"prompt": "two kites", "n": 2, **CHEAP}
+    first = tenant.api.post("/video_batches", json=body, headers=key)
 
     # Then it is created, and its two jobs reserve the whole budget
-    assert fits.status_code == 200, fits.text
-    batch = fits.json()
+    assert first.status_code == 200, first.text
+    batch = first.json()
     assert (batch["total"], len(batch["job_ids"])) == (2, 2)
+    assert committed_usd(usage(tenant.api)["budgets"]) == (0.8, 0.8)
+
+    # When the same request is retried with the same key, the budget now used up
+    again = tenant.api.post("/video_batches", json=body, headers=key)
+
+    # Then the answer is the same batch, not a refusal, and nothing more was created or charged
+    assert again.status_code == 200, again.text
+    assert again.json() == batch
     assert tenant_batches(service, tenant.tenant_id) == [batch["id"]]
+    assert sorted(job["id"] for job in all_jobs(tenant.api)) == sorted(batch["job_ids"])
     assert committed_usd(usage(tenant.api)["budgets"]) == (0.8, 0.8)
     for job_id in batch["job_ids"]:
         assert wait_for_job(tenant.api, job_id)["status"] == "completed"

@@ -94,6 +94,20 @@ def test_the_plan_holds_what_each_job_resolves_to() -> None:
     assert all(r.prompt.startswith("shoe\n\n") for r in plan.requests)
 
 
+def test_the_fingerprint_is_the_normalised_batch() -> None:
+    # Variations and the same bodies listed out are one batch; anything different is not.
+    variations = plan_batch({"prompt": "a boat", "n": 2, "metadata": {"k": "v"}})
+    listed = plan_batch({"requests": [{"prompt": "a boat"}] * 2, "metadata": {"k": "v"}})
+    assert variations.fingerprint() == listed.fingerprint()
+    assert variations.fingerprint()["operation"] == "batch"
+    for other in (
+        {"prompt": "a boat", "n": 3, "metadata": {"k": "v"}},
+        {"prompt": "a boat", "n": 2, "metadata": {"k": "w"}},
+        {"prompt": "a boat", "n": 2, "metadata": {"k": "v"}, "seconds": "8"},
+    ):
+        assert plan_batch(other).fingerprint() != variations.fingerprint(), other
+
+
 # --- errors name the element -----------------------------------------------------------------
 
 

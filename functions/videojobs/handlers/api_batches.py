@@ -5,8 +5,15 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from videojobs.handlers.api_common import error_response, json_body, json_response, tenant_id
+from videojobs.handlers.api_common import (
+    error_response,
+    header,
+    json_body,
+    json_response,
+    tenant_id,
+)
 from videojobs.logic.batches import create_batch, get_batch
+from videojobs.logic.idempotency import IdempotencyKey, checked_key
 from videojobs.models.errors import BatchNotFoundError
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
@@ -15,7 +22,11 @@ router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 @router.post("/v1/video_batches")
 def create_video_batch() -> Response[str]:
     event = router.current_event
-    return json_response(create_batch(tenant_id(event), json_body(event)))
+    tenant = tenant_id(event)
+    value = header(event, "idempotency-key")
+    # Checked as POST /v1/videos checks it; the records are the same (see logic.idempotency).
+    key = None if value is None else IdempotencyKey(checked_key(value), router.lambda_context)
+    return json_response(create_batch(tenant, json_body(event), idempotency_key=key))
 
 
 @router.get("/v1/video_batches/<batch_id>")

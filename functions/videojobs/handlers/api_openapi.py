@@ -171,6 +171,13 @@ _IDEMPOTENCY_KEY = {
     ),
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[ -~]+$"},
 }
+_BATCH_IDEMPOTENCY_KEY = {
+    **_IDEMPOTENCY_KEY,
+    "description": (
+        "Makes retries safe for 24 hours: the same key and body return the same batch and "
+        "create no more jobs; the same key with another body is a 409."
+    ),
+}
 
 
 def _multipart(schema: dict[str, Any]) -> dict[str, Any]:
@@ -323,8 +330,12 @@ def _paths() -> dict[str, Any]:
                 "description": (
                     "One of three shapes: `requests` (a list of create bodies), `prompt` + "
                     "`n` (variations of one prompt, other create fields shared), or `brief` + "
-                    "`presets` (one brief per preset). Validated all-or-nothing."
+                    "`presets` (one brief per preset). Validated all-or-nothing; a batch "
+                    "over a budget is refused whole (429). With an Idempotency-Key, the same "
+                    "key and body return the same batch; the same key with another body is a "
+                    "409."
                 ),
+                "parameters": [_BATCH_IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref(CreateBatchBody)}},
@@ -337,6 +348,7 @@ def _paths() -> dict[str, Any]:
                             _links("batch_id", "retrieveVideoBatch"),
                         )
                     },
+                    409,
                     429,
                     503,
                 ),

@@ -6,8 +6,10 @@ Each is expanded into plain create bodies, and every one of them is resolved exa
 element is refused whole, and so is a batch whose jobs together do not fit the tenant's
 budgets. The batch record is written before its jobs, with the final ``total``: a job that
 finishes while later ones are still being created is counted against the right total, and
-the batch cannot look complete too early. Counting finished jobs lives in
-:mod:`videojobs.logic.batch_completion` (``on_job_terminal`` is re-exported here).
+the batch cannot look complete too early. With an ``Idempotency-Key``, a retried batch gets
+the first attempt's answer (the same mechanism as ``POST /v1/videos``). Counting finished
+jobs lives in :mod:`videojobs.logic.batch_completion` (``on_job_terminal`` is re-exported
+here).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from pydantic_core import ErrorDetails
 
 from videojobs.dal import batches
 from videojobs.dal import jobs as jobs_dal
-from videojobs.logic import costs
+from videojobs.logic import costs, idempotency
 from videojobs.logic.batch_completion import complete_if_finished, on_job_terminal
 from videojobs.logic.callback_target import validate_callback_url
 from videojobs.logic.create_job import ResolvedCreate, create_job, resolve_create
+from videojobs.logic.idempotency import IdempotencyKey
 from videojobs.models.api import CreateVideoBody
 from videojobs.models.batches import (
     MAX_BATCH_JOBS,
@@ -74,6 +77,15 @@ class BatchPlan:
     def requests(self) -> list[VideoRequest]:
         """What the provider will be asked for, one per job: what the batch will cost."""
         return [resolved.request for resolved in self.resolved]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The normalised batch, as compared for ``Idempotency-Key`` reuse."""
+        return {
+            "operation": "batch",
+            "jobs": [resolved.fingerprint() for resolved in self.resolved],
+            "metadata": dict(sorted(self.metadata.items())),
+            "callback_url": self.callback_url,
+        }
 
 
 @dataclass(frozen=True)
@@ -272,16 +284,32 @@ def batch_resource(batch: Batch, jobs: Sequence[Job]) -> BatchResource:
     )
 
 
-def create_batch(tenant_id: str, raw: Mapping[str, Any]) -> BatchResource:
+def create_batch(
+    tenant_id: str, raw: Mapping[str, Any], *, idempotency_key: IdempotencyKey | None = None
+) -> BatchResource:
     """Validate every job of a batch, check the whole fits the tenant's budgets, then store
     the batch and create its jobs in order.
 
     A batch over a budget is :class:`BudgetExceededError` and creates nothing.
+    ``idempotency_key`` makes a retry answer with the batch the first attempt created.
     """
     plan = plan_batch(raw)
+    if idempotency_key is None:
+        return _create(tenant_id, plan)
+    return idempotency.run_once_as(
+        BatchResource,
+        tenant_id,
+        idempotency_key,
+        plan.fingerprint(),
+        lambda: _create(tenant_id, plan),
+    )
+
+
+def _create(tenant_id: str, plan: BatchPlan) -> BatchResource:
     now = int(time.time())
-    # Only a check, not a reservation: each job still reserves its own cost below, and that
-    # stays authoritative. A concurrent submit that takes the budget
+    # Inside the idempotent call: a retry of a batch that used the last of a budget gets that
+    # batch back, not a refusal. Only a check, not a reservation: each job still reserves its
+    # own cost below, and that stays authoritative. A concurrent submit that takes the budget
     # in between stops the batch part-way, and it is sealed to the jobs that fit (the 429).
     costs.ensure_affordable(tenant_id, plan.requests, now)
     batch = batches.create(

@@ -1,4 +1,4 @@
-"""``Idempotency-Key``: a retried create returns the job the first attempt made.
+"""``Idempotency-Key``: a retried create returns what the first attempt made (a job, a batch).
 
 Built on Powertools idempotency over the idempotency table (records keyed on tenant + key,
 kept 24 hours: a TTL attribute, and Powertools treats an expired record as absent since TTL
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
@@ -33,6 +33,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import (
     PydanticSerializer,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from videojobs import aws
 from videojobs.models.errors import IdempotencyConflictError, InvalidRequestError
@@ -44,6 +45,8 @@ MAX_KEY_CHARS = 255
 # How long a duplicate waits for the request it repeats; creating a job takes well under this.
 IN_PROGRESS_WAIT_SECONDS = 5.0
 _IN_PROGRESS_POLL_SECONDS = 0.2
+
+Created = TypeVar("Created", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def _config(key: IdempotencyKey) -> IdempotencyConfig:
     )
 
 
-def _create_once(*, data: Mapping[str, Any], create: Callable[[], Job]) -> Job:
+def _create_once(*, data: Mapping[str, Any], create: Callable[[], BaseModel]) -> BaseModel:
     """The function Powertools guards; ``data`` is hashed, never used."""
     return create()
 
@@ -105,19 +108,34 @@ def run_once(
     ``request`` is the normalised request (JSON-serialisable). A repeat with a different one
     raises :class:`IdempotencyConflictError`. When ``create`` fails, the key is released.
     """
+    return run_once_as(Job, tenant_id, key, request, create)
+
+
+def run_once_as(
+    model: type[Created],
+    tenant_id: str,
+    key: IdempotencyKey,
+    request: Mapping[str, Any],
+    create: Callable[[], Created],
+) -> Created:
+    """:func:`run_once` for a create that answers with another ``model`` (a batch).
+
+    Keys are shared by every create of a tenant: ``request`` should name its operation, so
+    a key reused across operations is a conflict rather than another operation's answer.
+    """
     guarded = idempotent_function(
         _create_once,
         data_keyword_argument="data",
         persistence_store=_persistence(),
         config=_config(key),
-        output_serializer=PydanticSerializer(model=Job),
+        output_serializer=PydanticSerializer(model=model),
     )
     data = {"key": f"{tenant_id}\n{key.value}", "request": dict(request)}
     deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
     while True:
         try:
-            job: Job = guarded(data=data, create=create)
-            return job
+            created: Created = guarded(data=data, create=create)
+            return created
         except IdempotencyValidationError:
             raise IdempotencyConflictError(
                 "This Idempotency-Key was already used with a different request; "
