@@ -10,6 +10,8 @@
   status when a task still running afterwards fails.
 * DynamoDB conditional writes and transactions are not atomic against concurrent ones (see
   ``_dynamodb_writes``); they are made so by one lock over every write.
+* A Choice rule on a path that is absent (``IsPresent: false``) is evaluated correctly, but
+  moto logs an ERROR for the missing path on the way; those lines are dropped.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ def _serialised(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, *args, **kwargs)
 
     return write
+
+
+# The logger of moto's ASL components, and what it says when a Choice variable is absent (a
+# path missing anywhere else is raised as a FailureEventException and still logged).
+_ASL_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+_ABSENT_PATH = "Exception=NoSuchJsonPathError"
+
+
+class _AbsentPathNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _ABSENT_PATH not in record.getMessage()
+
+
+_absent_path_noise = _AbsentPathNoise()
 
 
 def _start_execution(self: StepFunctionResponse) -> ActionResult:
@@ -112,6 +128,7 @@ def install() -> None:
             if key not in _originals:
                 _originals[key] = getattr(DynamoDBBackend, name)
                 setattr(DynamoDBBackend, name, _serialised(_originals[key]))
+        logging.getLogger(_ASL_LOGGER).addFilter(_absent_path_noise)
 
 
 def uninstall() -> None:
@@ -125,3 +142,4 @@ def uninstall() -> None:
             else:
                 setattr(StepFunctionResponse, name, original)
         _originals.clear()
+        logging.getLogger(_ASL_LOGGER).removeFilter(_absent_path_noise)
