@@ -70,6 +70,22 @@ def test_a_clean_prompt_is_moderated_once_and_then_created(
     assert len(provider_calls(service, "/v1/videos")) == 1
 
 
+def test_a_batch_moderates_each_distinct_prompt_once(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    # Given a batch of three jobs with two distinct prompts
+    requests = [{"prompt": "a red kite"}, {"prompt": "a red kite"}, {"prompt": "a blue kite"}]
+    # When it is submitted
+    response = api.post("/video_batches", json={"requests": requests})
+    # Then each distinct prompt was moderated once, while the batch was checked, and never
+    # again when its jobs were created
+    assert response.status_code == 200, response.text
+    for job_id in response.json()["job_ids"]:
+        assert wait_for_job(api, job_id)["status"] == "completed"
+    assert len(provider_calls(service, "/v1/moderations")) == 2
+    assert len(provider_calls(service, "/v1/videos")) == 3
+
+
 def test_a_flagged_remix_prompt_is_refused(service: LocalVideojobs, api: httpx.Client) -> None:
     # Given a completed video
     source = api.post("/videos", json={"prompt": "a calm lake"}).json()

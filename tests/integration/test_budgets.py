@@ -254,7 +254,7 @@ def test_a_batch_over_budget_creates_nothing_and_one_that_fits_is_created_once(
     assert refused.status_code == 429, refused.text
     error = refused.json()["error"]
     assert (error["type"], error["code"]) == ("insufficient_quota", "insufficient_quota")
-    assert "daily budget" in error["message"]
+    assert error["message"].startswith("This batch of 3 videos would exceed the daily budget")
     assert "$1.20" in error["message"] and "$0.80" in error["message"]
     assert refused.headers["x-should-retry"] == "false"
     # And no batch, no job, no provider call, and the ledgers are as they were

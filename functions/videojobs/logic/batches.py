@@ -28,7 +28,7 @@ from videojobs.dal import jobs as jobs_dal
 from videojobs.logic import costs, idempotency
 from videojobs.logic.batch_completion import complete_if_finished, on_job_terminal
 from videojobs.logic.callback_target import validate_callback_url
-from videojobs.logic.create_job import ResolvedCreate, create_job, resolve_create
+from videojobs.logic.create_job import ResolvedCreate, create_resolved_job, resolve_create
 from videojobs.logic.idempotency import IdempotencyKey
 from videojobs.models.api import CreateVideoBody
 from videojobs.models.batches import (
@@ -325,8 +325,8 @@ def _create(tenant_id: str, plan: BatchPlan) -> BatchResource:
     logger.append_keys(batch_id=batch.batch_id)
     created: list[Job] = []
     try:
-        for body in plan.bodies:
-            created.append(create_job(tenant_id, body, batch_id=batch.batch_id))
+        for resolved in plan.resolved:
+            created.append(create_resolved_job(tenant_id, resolved, batch_id=batch.batch_id))
     except Exception:
         # Creation failed part-way (the service, or a concurrent submit that took the budget
         # after the check above): hold the batch to the jobs that exist so it can still

@@ -83,14 +83,16 @@ def _charges(tenant_id: str, created_at: int, *, with_limits: bool = True) -> li
     return [Charge(period, keys[period], limits[period]) for period in PERIODS]
 
 
-def _refusal(tenant_id: str, cost: int, charge: Charge, committed: int | None) -> str:
+def _refusal(
+    tenant_id: str, cost: int, charge: Charge, committed: int | None, subject: str
+) -> str:
     limit = charge.limit_micros or 0
     name = _BUDGET_NAMES[charge.period]
     if committed is None:
         committed = budgets.get_ledger(tenant_id, charge.period, charge.key).committed_micros
     left = max(limit - committed, 0)
     return (
-        f"This video would exceed the {name} budget of tenant '{tenant_id}': it costs "
+        f"{subject} would exceed the {name} budget of tenant '{tenant_id}': it costs "
         f"{format_usd(cost)} and {format_usd(left)} of the {format_usd(limit)} {name} budget "
         f"is left ({_PERIOD_WORDS[charge.period]} {charge.key}). Nothing was created; "
         "submit again when the budget resets, or ask the operator to raise it."
@@ -98,13 +100,18 @@ def _refusal(tenant_id: str, cost: int, charge: Charge, committed: int | None) -
 
 
 def _budget_error(
-    tenant_id: str, cost: int, charges: list[Charge], exc: OverBudgetError
+    tenant_id: str,
+    cost: int,
+    charges: list[Charge],
+    exc: OverBudgetError,
+    subject: str = "This video",
 ) -> BudgetExceededError:
     charge = next(c for c in charges if c.period == exc.period)
     name = _BUDGET_NAMES[charge.period]
     metrics.add_metric(name="SubmitsOverBudget", unit="Count", value=1)
     logger.info("submit refused: over budget", extra={"budget": name, "cost_micros": cost})
-    return BudgetExceededError(_refusal(tenant_id, cost, charge, exc.committed_micros), budget=name)
+    message = _refusal(tenant_id, cost, charge, exc.committed_micros, subject)
+    return BudgetExceededError(message, budget=name)
 
 
 def with_estimate(job: Job) -> Job:
@@ -136,14 +143,16 @@ def ensure_affordable(tenant_id: str, requests: Iterable[VideoRequest], now: int
 
     A check, not a reservation: each job still reserves its own cost as it is created.
     """
-    total = sum(estimate_micros(request) for request in requests)
+    estimates = [estimate_micros(request) for request in requests]
+    total = sum(estimates)
+    subject = f"This batch of {len(estimates)} videos"
     for charge in _charges(tenant_id, now):
         if charge.limit_micros is None:
             continue
         committed = budgets.get_ledger(tenant_id, charge.period, charge.key).committed_micros
         if committed + total > charge.limit_micros:
             full = OverBudgetError(charge.period, charge.key, committed)
-            raise _budget_error(tenant_id, total, [charge], full)
+            raise _budget_error(tenant_id, total, [charge], full, subject)
 
 
 def settle_cost(job: Job) -> Job:

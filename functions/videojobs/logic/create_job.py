@@ -224,9 +224,12 @@ def resolve_create(body: CreateVideoBody, upload: UploadedImage | None = None) -
     )
 
 
-def validate_request(body: CreateVideoBody) -> VideoRequest:
-    """The provider request for a create body, or :class:`InvalidRequestError`."""
-    return resolve_create(body).request
+def create_resolved_job(
+    tenant_id: str, resolved: ResolvedCreate, *, batch_id: str | None = None
+) -> Job:
+    """Store a queued job for a create resolved beforehand (a batch's elements, each resolved
+    and moderated once while the batch was checked), and start its workflow."""
+    return _start(tenant_id, resolved, batch_id)
 
 
 def resolve_remix(tenant_id: str, video_id: str, body: RemixVideoBody) -> ResolvedCreate:
