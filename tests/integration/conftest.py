@@ -3,27 +3,14 @@ emulator as provider. One stack per test module (a process runs one stack at a t
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED
 
 from videojobs_local.local import LocalVideojobs, run_local
-
-# Provider-side time runs 100x faster: a 4 s sora-2 video takes about 0.75 s to generate.
-PIPELINE_SPEED = 100.0
-# Status checks start at the poll interval (FirstStatusCheckSeconds=0, not a clip's normal
-# generation time): webhooks wake jobs long before the first one is due (8 s, with room for a
-# busy machine), and a test that drops them needs no long wait.
-PIPELINE_PARAMETERS = (
-    "FirstStatusCheckSeconds=0 PollIntervalSeconds=8 MaxPollIntervalSeconds=8 SlotWaitSeconds=2 "
-    "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
-    # The provider rate limit is exercised by test_limits; elsewhere it would only slow tests.
-    "ProviderRequestsPerMinute=6000"
-)
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +41,3 @@ def api(service: LocalVideojobs) -> Iterator[httpx.Client]:
         timeout=30.0,
     ) as client:
         yield client
-
-
-def wait_for_job(
-    api: httpx.Client,
-    job_id: str,
-    *,
-    until: Callable[[dict[str, Any]], bool] | None = None,
-    timeout: float = 60.0,
-) -> dict[str, Any]:
-    """Poll GET /v1/videos/{id} until ``until`` holds (default: a terminal status)."""
-    done = until or (lambda job: job["status"] in {"completed", "failed", "cancelled"})
-    deadline = time.monotonic() + timeout
-    while True:
-        response = api.get(f"/videos/{job_id}")
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        if done(job):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
-        time.sleep(0.2)

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import wait_for_job
 from PIL import Image
+from pipeline_support import wait_for_job
 
 from videojobs_local.local import LocalVideojobs
 

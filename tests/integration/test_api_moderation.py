@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PIPELINE_PARAMETERS, PIPELINE_SPEED, wait_for_job
+from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED, wait_for_job
 
 from videojobs_local.local import LocalVideojobs, run_local
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PIPELINE_SPEED, wait_for_job
+from pipeline_support import PIPELINE_SPEED, wait_for_job
 
 from videojobs_local.local import LocalVideojobs
 from videojobs_local.stack.template import load_yaml

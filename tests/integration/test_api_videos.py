@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import wait_for_job
+from pipeline_support import wait_for_job
 
 from videojobs_local.local import LocalVideojobs
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from conftest import wait_for_job
+from pipeline_support import wait_for_job
 
 from videojobs import aws, workflow
 from videojobs.dal import batches as batches_dal

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from conftest import wait_for_job
+from pipeline_support import wait_for_job
 from standardwebhooks import Webhook
 
 from videojobs import aws, callback_sender, standard_webhooks

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import httpx
 import pytest
-from conftest import wait_for_job
+from pipeline_support import wait_for_job
 
 from videojobs_local.cli import main
 from videojobs_local.local import LocalVideojobs

@@ -18,7 +18,7 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from conftest import PIPELINE_PARAMETERS, PIPELINE_SPEED, wait_for_job
+from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED, wait_for_job
 
 from videojobs import aws
 from videojobs.dal import batches as batches_dal

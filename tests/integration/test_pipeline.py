@@ -13,7 +13,7 @@ from typing import Any
 import av
 import httpx
 import pytest
-from conftest import wait_for_job
+from pipeline_support import wait_for_job
 
 from videojobs import standard_webhooks
 from videojobs_local.local import LocalVideojobs
