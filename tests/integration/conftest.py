@@ -14,10 +14,14 @@ from videojobs_local.local import LocalVideojobs, run_local
 
 
 @pytest.fixture(scope="module")
-def running_service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
+def running_service(
+    request: pytest.FixtureRequest, render_cache_dir: Path
+) -> Iterator[LocalVideojobs]:
+    """The module's stack: deployed with PIPELINE_PARAMETERS, or the module's own
+    ``STACK_PARAMETERS`` when it sets them."""
     with run_local(
         emulator_speed=PIPELINE_SPEED,
-        parameter_overrides=PIPELINE_PARAMETERS,
+        parameter_overrides=getattr(request.module, "STACK_PARAMETERS", PIPELINE_PARAMETERS),
         render_cache_dir=render_cache_dir,
     ) as running:
         yield running

@@ -3,28 +3,19 @@ any paid call is made; a clean one goes through after one free moderation call."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED, wait_for_job
+from pipeline_support import PIPELINE_PARAMETERS, wait_for_job
 
-from videojobs_local.local import LocalVideojobs, run_local
+from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def running_service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
-    """This module's own stack, deployed with PreSubmitModeration=true."""
-    with run_local(
-        emulator_speed=PIPELINE_SPEED,
-        parameter_overrides=f"{PIPELINE_PARAMETERS} PreSubmitModeration=true",
-        render_cache_dir=render_cache_dir,
-    ) as running:
-        yield running
+# This module's stack (see conftest.running_service).
+STACK_PARAMETERS = f"{PIPELINE_PARAMETERS} PreSubmitModeration=true"
 
 
 def provider_calls(service: LocalVideojobs, path: str) -> list[dict[str, Any]]:

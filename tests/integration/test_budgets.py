@@ -16,26 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED, wait_for_job
+from pipeline_support import PIPELINE_SPEED, wait_for_job
 
 from videojobs_local.cli import main
-from videojobs_local.local import LocalVideojobs, run_local
+from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow
 
 CHEAP = {"model": "sora-2", "seconds": "4", "size": "720x1280"}  # $0.40
-
-
-@pytest.fixture(scope="module")
-def running_service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
-    """The pipeline's stack, with the provider request rate out of the way: these tests poll
-    jobs (and so the provider) far more often than the default 20 requests a minute allow."""
-    with run_local(
-        emulator_speed=PIPELINE_SPEED,
-        parameter_overrides=f"{PIPELINE_PARAMETERS} ProviderRequestsPerMinute=6000",
-        render_cache_dir=render_cache_dir,
-    ) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

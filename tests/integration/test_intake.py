@@ -18,14 +18,14 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED, wait_for_job
+from pipeline_support import PIPELINE_PARAMETERS, wait_for_job
 
 from videojobs import aws
 from videojobs.dal import batches as batches_dal
 from videojobs.logic import intake
 from videojobs.models.intake import IntakeBatch, S3ObjectRef
 from videojobs.settings import get_settings
-from videojobs_local.local import LocalVideojobs, run_local
+from videojobs_local.local import LocalVideojobs
 from videojobs_local.stack import LambdaContext
 
 pytestmark = pytest.mark.slow
@@ -36,20 +36,12 @@ MAX_FILE_BYTES = 4096
 MAX_LINES = 20
 
 
-@pytest.fixture(scope="module")
-def running_service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
-    """The module's stack, with small intake limits so that the limits are cheap to reach."""
-    with run_local(
-        emulator_speed=PIPELINE_SPEED,
-        parameter_overrides=(
-            f"{PIPELINE_PARAMETERS} PromptMaxChars={PROMPT_MAX_CHARS} "
-            f"IntakeMaxFileBytes={MAX_FILE_BYTES} IntakeMaxLines={MAX_LINES} "
-            # The provider's rate limit is not under test here; it must not pace the videos.
-            "ProviderRequestsPerMinute=6000"
-        ),
-        render_cache_dir=render_cache_dir,
-    ) as running:
-        yield running
+# The module's stack (see conftest.running_service), with small intake limits so that the
+# limits are cheap to reach.
+STACK_PARAMETERS = (
+    f"{PIPELINE_PARAMETERS} PromptMaxChars={PROMPT_MAX_CHARS} "
+    f"IntakeMaxFileBytes={MAX_FILE_BYTES} IntakeMaxLines={MAX_LINES}"
+)
 
 
 @pytest.fixture

@@ -7,56 +7,31 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from pipeline_support import PIPELINE_SPEED
 
-from videojobs_local.local import LocalVideojobs, run_local
+from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow
 
 MAX_CONCURRENT = 3
 RATE_PER_MINUTE = 120  # the bucket's capacity too: one minute of requests
-FAST = 100.0  # a 4-s sora-2 clip generates in about 0.75 s
+FAST = PIPELINE_SPEED  # a 4-s sora-2 clip generates in about 0.75 s
 # Slow enough that the first jobs hold their slots while the test looks at the line.
 SLOW = 1.0
 SLOT_WAIT = 2
-PARAMETERS = (
+# The module's stack (see conftest.running_service).
+STACK_PARAMETERS = (
     f"MaxConcurrentJobs={MAX_CONCURRENT} ProviderRequestsPerMinute={RATE_PER_MINUTE} "
     "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 "
     f"SlotWaitSeconds={SLOT_WAIT} "
     "ProviderRetryIntervalSeconds=1 ProgressRefreshSeconds=1"
 )
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-@pytest.fixture(scope="module")
-def limited_service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
-    with run_local(
-        emulator_speed=FAST, parameter_overrides=PARAMETERS, render_cache_dir=render_cache_dir
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def service(limited_service: LocalVideojobs) -> Iterator[LocalVideojobs]:
-    limited_service.emulator.reset()
-    limited_service.emulator.update_config(speed=FAST)
-    yield limited_service
-    limited_service.emulator.reset()
-
-
-@pytest.fixture
-def api(service: LocalVideojobs) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=service.api_url,
-        headers={"Authorization": f"Bearer {service.api_key}"},
-        timeout=30.0,
-    ) as client:
-        yield client
 
 
 # --- helpers ---------------------------------------------------------------------------------
