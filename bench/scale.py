@@ -48,17 +48,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-SLOT_WAIT_STATES = frozenset(
-    {
-        "ReadSlot",
-        "CheckSlotHeld",
-        "SlotHeld?",
-        "ScheduleFirstSlotRetry",
-        "ScheduleSlotRetry",
-        "ScheduleSlotRetryAtCeiling",
-        "WaitForSlot",
-    }
-)
+# The slot-wait loop's states, as the orchestration bench counts them (bench/ is on sys.path
+# when a bench runs as a script).
+from orchestration import SLOT_WAIT_STATES
+
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 FAULT_KINDS = ("server_error", "rate_limit", "truncate_download")
 VARIANT_FILES = {

@@ -176,6 +176,11 @@ def test_concurrent_submits_racing_for_the_last_dollar_never_overspend(
     assert (daily["spent_usd"], daily["reserved_usd"], daily["remaining_usd"]) == (2.0, 0.0, 0.1)
 
 
+def provider_posts(service: LocalVideojobs) -> int:
+    """POST requests the provider has seen (creates, remixes, moderations)."""
+    return sum(1 for request in service.emulator.requests() if request["method"] == "POST")
+
+
 def test_a_refused_submit_creates_nothing_and_its_idempotency_key_stays_usable(
     service: LocalVideojobs,
     tenant: Tenant,
@@ -184,7 +189,7 @@ def test_a_refused_submit_creates_nothing_and_its_idempotency_key_stays_usable(
 ) -> None:
     # Given a tenant whose monthly budget is below the price of one video
     set_budget(capsys, state_file, tenant.tenant_id, "--monthly", "0.39")
-    posts_before = sum(1 for r in service.emulator.requests() if r["method"] == "POST")
+    posts_before = provider_posts(service)
 
     # When it submits a $0.40 video with an Idempotency-Key
     key = {"Idempotency-Key": f"refused-{secrets.token_hex(4)}"}
@@ -195,7 +200,7 @@ def test_a_refused_submit_creates_nothing_and_its_idempotency_key_stays_usable(
     assert refused.json()["error"]["code"] == "insufficient_quota"
     assert "monthly budget" in refused.json()["error"]["message"]
     assert all_jobs(tenant.api) == []
-    assert sum(1 for r in service.emulator.requests() if r["method"] == "POST") == posts_before
+    assert provider_posts(service) == posts_before
     assert usage(tenant.api)["totals"]["jobs"] == 0
 
     # When the budget is lifted and the same request is sent again with the same key
@@ -233,7 +238,7 @@ def test_a_batch_over_budget_creates_nothing_and_one_that_fits_is_created_once(
     # Given a tenant whose daily budget holds two $0.40 videos
     set_budget(capsys, state_file, tenant.tenant_id, "--daily", "0.80")
     ledgers_before = usage(tenant.api)["budgets"]
-    posts_before = sum(1 for r in service.emulator.requests() if r["method"] == "POST")
+    posts_before = provider_posts(service)
 
     # When it submits a batch of three
     refused = tenant.api.post("/video_batches", json={"prompt": "three kites", "n": 3, **CHEAP})
@@ -248,7 +253,7 @@ def test_a_batch_over_budget_creates_nothing_and_one_that_fits_is_created_once(
     # And no batch, no job, no provider call, and the ledgers are as they were
     assert tenant_batches(service, tenant.tenant_id) == []
     assert all_jobs(tenant.api) == []
-    assert sum(1 for r in service.emulator.requests() if r["method"] == "POST") == posts_before
+    assert provider_posts(service) == posts_before
     assert usage(tenant.api)["budgets"] == ledgers_before
 
     # When it submits a batch of two, which fits exactly, with an Idempotency-Key
