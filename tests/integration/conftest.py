@@ -3,8 +3,10 @@ emulator as provider. One stack per test module (a process runs one stack at a t
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -45,3 +47,12 @@ def api(service: LocalVideojobs) -> Iterator[httpx.Client]:
         timeout=30.0,
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def fx() -> Iterator[ModuleType]:
+    """``stack_fixtures.handlers``: the handlers that the local-stack tests' own templates
+    name, importable as those templates' ``Handler`` values say."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(Path(__file__).parent))
+        yield importlib.import_module("stack_fixtures.handlers")

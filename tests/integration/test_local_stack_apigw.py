@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -15,8 +13,6 @@ import httpx
 import pytest
 
 from videojobs_local.stack import LocalStack
-
-HERE = Path(__file__).parent
 
 TEMPLATE = """
 Transform: AWS::Serverless-2016-10-31
@@ -139,13 +135,6 @@ Resources:
 """
 
 GOOD = {"Authorization": "Bearer good"}
-
-
-@pytest.fixture(scope="module")
-def fx() -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(HERE))
-        yield importlib.import_module("stack_fixtures.handlers")
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import textwrap
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from videojobs_local.stack import LocalStack
-
-HERE = Path(__file__).parent
 
 TEMPLATE = """
 Transform: AWS::Serverless-2016-10-31
@@ -118,13 +114,6 @@ Resources:
       ScheduleExpression: rate(5 minutes)
       Targets: [{Id: wrong, Arn: !GetAtt Mirror.Arn}]
 """
-
-
-@pytest.fixture(scope="module")
-def fx() -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(HERE))
-        yield importlib.import_module("stack_fixtures.handlers")
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import textwrap
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,8 +16,6 @@ from botocore.exceptions import ClientError
 
 from videojobs_local.stack import LocalStack
 from videojobs_local.stack.lambda_dispatch import is_patched, plan_environment
-
-HERE = Path(__file__).parent
 
 TEMPLATE = """
 Transform: AWS::Serverless-2016-10-31
@@ -78,13 +74,6 @@ Resources:
     Type: AWS::Serverless::Function
     Properties: {Handler: stack_fixtures.handlers.collect}
 """
-
-
-@pytest.fixture(scope="module")
-def fx() -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(HERE))
-        yield importlib.import_module("stack_fixtures.handlers")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import socket
@@ -10,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -75,13 +73,6 @@ Resources:
 Outputs:
   ItemsTable: {Value: !Ref Items}
 """
-
-
-@pytest.fixture(scope="module")
-def fx() -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(HERE))
-        yield importlib.import_module("stack_fixtures.handlers")
 
 
 @pytest.fixture

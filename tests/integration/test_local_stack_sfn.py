@@ -6,14 +6,12 @@ that breaks it fails here first.
 
 from __future__ import annotations
 
-import importlib
 import json
 import textwrap
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,8 +19,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from videojobs_local.stack import LocalStack
-
-HERE = Path(__file__).parent
 
 TEMPLATE = """
 Transform: AWS::Serverless-2016-10-31
@@ -296,13 +292,6 @@ ASL: dict[str, dict[str, Any]] = {
         "TimeoutSeconds": 1,
     },
 }
-
-
-@pytest.fixture(scope="module")
-def fx() -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(HERE))
-        yield importlib.import_module("stack_fixtures.handlers")
 
 
 @pytest.fixture(scope="module")
