@@ -12,6 +12,7 @@ import pytest
 from videojobs import eventbus, workflow
 from videojobs.dal import control, jobs
 from videojobs.logic import cancel_job as logic
+from videojobs.logic import provider_access
 from videojobs.models.errors import JobNotFoundError, ProviderRejectedError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus, VideoRequest
 from videojobs.observability import metrics
@@ -130,7 +131,8 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     monkeypatch.setattr(assets, "delete_job_inputs", rec.delete_job_inputs)
     monkeypatch.setattr(logic, "on_job_terminal", rec.on_job_terminal)
     monkeypatch.setattr(logic, "settle", rec.settle)
-    monkeypatch.setattr(logic, "get_provider", lambda: rec)
+    # cancel_job imports get_provider where it deletes (cold start): patch its home.
+    monkeypatch.setattr(provider_access, "get_provider", lambda **_: rec)
     monkeypatch.setattr(metrics, "add_metric", lambda **_: None)
     return rec
 

@@ -27,8 +27,7 @@ from pydantic import SecretStr, ValidationError
 
 from videojobs.handlers.api_create import request_fields
 from videojobs.handlers.multipart import MAX_PARTS, parse_form_data
-from videojobs.logic import create_job as create_job_module
-from videojobs.logic import idempotency
+from videojobs.logic import idempotency, provider_access
 from videojobs.logic.create_job import resolve_create
 from videojobs.logic.idempotency import IdempotencyKey, checked_key, run_once
 from videojobs.logic.reference_image import MAX_INPUT_REFERENCE_BYTES, check_image
@@ -488,7 +487,8 @@ class FakeModeration:
 def moderation(monkeypatch: pytest.MonkeyPatch) -> Callable[[ModerationResult | Exception], Any]:
     def install(result: ModerationResult | Exception) -> FakeModeration:
         fake = FakeModeration(result)
-        monkeypatch.setattr(create_job_module, "get_provider", lambda: fake)
+        # create_job imports get_provider where it moderates (cold start): patch its home.
+        monkeypatch.setattr(provider_access, "get_provider", lambda **_: fake)
         monkeypatch.setenv("PRE_SUBMIT_MODERATION", "true")
         get_settings.cache_clear()
         return fake
@@ -566,10 +566,10 @@ def test_a_moderation_answer_that_is_not_one_is_a_transient_provider_error() -> 
 
 
 def test_moderation_is_not_called_when_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_provider() -> None:
+    def no_provider(**_: Any) -> None:
         raise AssertionError("the provider must not be called")
 
-    monkeypatch.setattr(create_job_module, "get_provider", no_provider)
+    monkeypatch.setattr(provider_access, "get_provider", no_provider)
     assert resolve_create(CreateVideoBody(prompt="[[flag]] a meadow")).request.model == "sora-2"
 
 

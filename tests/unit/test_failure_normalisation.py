@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from videojobs.logic import finalize_job
+from videojobs.logic import finalize_job, provider_access
 from videojobs.models.errors import ProviderTransientError
 from videojobs.models.job import Job, JobError, JobStatus, VideoRequest
 from videojobs.models.provider import (
@@ -90,7 +90,8 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
     """Every test runs with the fake: nothing here may reach a real provider or AWS."""
     fake = FakeProvider()
     assert isinstance(fake, VideoProvider)
-    monkeypatch.setattr(finalize_job, "get_provider", lambda: fake)
+    # finalize_job imports get_provider where it needs it (cold start): patch it at its home.
+    monkeypatch.setattr(provider_access, "get_provider", lambda **_: fake)
     yield fake
 
 

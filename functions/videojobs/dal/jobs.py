@@ -25,7 +25,7 @@ from videojobs.models.job import (
     StoredAsset,
     VideoRequest,
 )
-from videojobs.models.provider import ContentVariant
+from videojobs.models.provider_types import ContentVariant
 from videojobs.settings import get_settings
 
 PROVIDER_ID_INDEX = "by-provider-video-id"

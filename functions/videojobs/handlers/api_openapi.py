@@ -27,7 +27,7 @@ from videojobs.logic.idempotency import MAX_KEY_CHARS
 from videojobs.models.api import CreateVideoBody, ErrorBody, RemixVideoBody, VideoResource
 from videojobs.models.api_list import ListVideosQuery, VideoDeleted, VideoList
 from videojobs.models.batches import BatchResource, CreateBatchBody
-from videojobs.models.provider import CONTENT_VARIANTS
+from videojobs.models.provider_types import CONTENT_VARIANTS
 from videojobs.models.usage import UsageQuery, UsageReport
 
 OPENAPI_VERSION = "3.1.0"

@@ -16,7 +16,7 @@ from videojobs.logic.video_view import video_resource
 from videojobs.models.api_list import LIST_LIMIT_MAX, ListVideosQuery, VideoDeleted, VideoList
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError
 from videojobs.models.job import Job, JobStatus
-from videojobs.models.provider import CONTENT_VARIANTS, ContentVariant
+from videojobs.models.provider_types import CONTENT_VARIANTS, ContentVariant
 from videojobs.storage import assets
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]

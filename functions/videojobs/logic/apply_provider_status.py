@@ -6,11 +6,10 @@ finding that a webhook already arrived. All three funnel through the forward-onl
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from videojobs import workflow
 from videojobs.dal import jobs
-from videojobs.logic.provider_access import get_provider
-from videojobs.logic.submit_job import StepOutcome
 from videojobs.models.errors import (
     JobCancelledError,
     ProviderError,
@@ -18,9 +17,12 @@ from videojobs.models.errors import (
     StaleTransitionError,
 )
 from videojobs.models.job import Job, JobError
-from videojobs.models.webhook import ProviderEvent
 from videojobs.observability import logger
 from videojobs.settings import get_settings
+
+if TYPE_CHECKING:
+    from videojobs.logic.submit_job import StepOutcome
+    from videojobs.models.webhook import ProviderEvent
 
 TERMINAL_PROVIDER = frozenset({"completed", "failed"})
 
@@ -72,6 +74,10 @@ def refresh_progress(job: Job) -> Job:
         return job
     if not jobs.claim_progress_check(job.job_id, settings.progress_refresh_seconds):
         return job
+    # Imported here, not at the top (cold start): the webhook handler imports this module and
+    # never asks the provider anything.
+    from videojobs.logic.provider_access import get_provider
+
     try:
         video = get_provider().retrieve(job.provider_video_id).video
     except ProviderError as exc:
@@ -101,6 +107,11 @@ def check(job_id: str, interval_seconds: int) -> StepOutcome:
     The interval doubles each time up to the configured maximum, and is never shorter than
     the provider's own ``openai-poll-after-ms`` hint.
     """
+    # Imported here, not at the top (cold start): the webhook handler imports this module and
+    # needs neither the provider client nor the step models.
+    from videojobs.logic.provider_access import get_provider
+    from videojobs.logic.submit_job import StepOutcome
+
     settings = get_settings()
     job = jobs.get(job_id)
     if job.status.is_terminal:

@@ -14,7 +14,6 @@ from videojobs.dal import control, jobs
 from videojobs.logic import costs
 from videojobs.logic.batch_completion import on_job_terminal
 from videojobs.logic.finalize_job import settle
-from videojobs.logic.provider_access import get_provider
 from videojobs.models.errors import ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.observability import logger, metrics
@@ -31,6 +30,10 @@ def _delete_provider_video(job: Job) -> None:
         return
     if job.provider_expires_at is not None and job.provider_expires_at <= time.time():
         return
+    # Imported here, not at the top (cold start): the API function imports this module, and
+    # most of its requests never reach the provider.
+    from videojobs.logic.provider_access import get_provider
+
     try:
         get_provider().delete(job.provider_video_id)
     except ProviderError as exc:

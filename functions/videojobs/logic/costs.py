@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from videojobs.dal import budgets, jobs, tenants
 from videojobs.dal.budgets import PERIODS, Charge, OverBudgetError, Period
-from videojobs.models.api import VideoCost
 from videojobs.models.errors import BudgetExceededError, InvalidRequestError
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.models.money import format_usd, micros_from_usd, usd
-from videojobs.models.usage import BudgetStatus, UsageBudgets
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
+
+if TYPE_CHECKING:
+    from videojobs.models.api import VideoCost
+    from videojobs.models.usage import BudgetStatus, UsageBudgets
 
 _BUDGET_NAMES: dict[Period, str] = {"day": "daily", "month": "monthly"}
 _PERIOD_WORDS: dict[Period, str] = {"day": "UTC day", "month": "UTC month"}
@@ -83,9 +86,7 @@ def _charges(tenant_id: str, created_at: int, *, with_limits: bool = True) -> li
     return [Charge(period, keys[period], limits[period]) for period in PERIODS]
 
 
-def _refusal(
-    tenant_id: str, cost: int, charge: Charge, committed: int | None, subject: str
-) -> str:
+def _refusal(tenant_id: str, cost: int, charge: Charge, committed: int | None, subject: str) -> str:
     limit = charge.limit_micros or 0
     name = _BUDGET_NAMES[charge.period]
     if committed is None:
@@ -203,6 +204,10 @@ def video_cost(job: Job) -> VideoCost | None:
     """The ``cost`` a job shows in the API and its callbacks (None if it has no estimate)."""
     if job.cost_estimated_micros is None:
         return None
+    # Imported here, not at the top (cold start): every step function and the reaper settle
+    # costs through this module, and only the API and callbacks show them as models.
+    from videojobs.models.api import VideoCost
+
     final = final_micros(job)
     return VideoCost(
         estimated_usd=usd(job.cost_estimated_micros),
@@ -211,6 +216,8 @@ def video_cost(job: Job) -> VideoCost | None:
 
 
 def _status(limit: int | None, ledger: budgets.Ledger) -> BudgetStatus:
+    from videojobs.models.usage import BudgetStatus  # only the API shows budgets (cold start)
+
     return BudgetStatus(
         period=ledger.key,
         limit_usd=None if limit is None else usd(limit),
@@ -222,6 +229,8 @@ def _status(limit: int | None, ledger: budgets.Ledger) -> BudgetStatus:
 
 def budget_status(tenant_id: str, now: int | None = None) -> UsageBudgets:
     """The tenant's daily and monthly budgets as they stand in the current UTC periods."""
+    from videojobs.models.usage import UsageBudgets  # only the API shows budgets (cold start)
+
     charges = _charges(tenant_id, int(time.time()) if now is None else now)
     status = {
         charge.period: _status(

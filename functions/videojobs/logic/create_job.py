@@ -20,7 +20,6 @@ from videojobs.dal import jobs
 from videojobs.logic import costs, idempotency
 from videojobs.logic.callback_target import validate_callback_url
 from videojobs.logic.idempotency import IdempotencyKey
-from videojobs.logic.provider_access import get_provider
 from videojobs.logic.reference_image import ReferenceImage, check_image, decode_data_url
 from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage
 from videojobs.models.errors import InvalidRequestError, ProviderError
@@ -33,7 +32,7 @@ from videojobs.models.presets import (
     Preset,
     get_preset,
 )
-from videojobs.models.provider import (
+from videojobs.models.provider_types import (
     SIZES_BY_MODEL,
     ModelName,
     VideoSeconds,
@@ -81,6 +80,10 @@ def _moderate(prompt: str) -> None:
     """Refuse a prompt the provider's moderation flags (only when switched on)."""
     if not get_settings().pre_submit_moderation:
         return
+    # Imported here, not at the top (cold start): with moderation off (the default) the API
+    # and intake functions need no provider client to create a job.
+    from videojobs.logic.provider_access import get_provider
+
     try:
         result = get_provider().moderate(prompt)
     except ProviderError as exc:

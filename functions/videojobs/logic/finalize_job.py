@@ -11,8 +11,6 @@ from typing import Any
 from videojobs import eventbus
 from videojobs.dal import control, jobs
 from videojobs.logic import costs
-from videojobs.logic.batch_completion import on_job_terminal
-from videojobs.logic.provider_access import get_provider
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.observability import logger, metrics
@@ -81,6 +79,10 @@ def _reported_failure(job: Job) -> JobError | None:
         return job.provider_error
     if not job.provider_video_id:
         return None
+    # Imported here, not at the top: only this rare path needs the provider client, and every
+    # step function and the reaper import this module (cold start).
+    from videojobs.logic.provider_access import get_provider
+
     try:
         video = get_provider().retrieve(job.provider_video_id).video
     except ProviderError:
@@ -109,6 +111,16 @@ def normalise_error(job: Job, error: dict[str, Any] | None) -> JobError:
     return JobError(code=code, message=message, retryable=retryable, billed=billed)
 
 
+def _on_job_terminal(job: Job) -> None:
+    """Count the ended job towards its batch (a job outside any batch is ignored there)."""
+    # Imported here, not at the top: every step function and the reaper import this module,
+    # and the batch models and storage behind batch completion would cost each of them at
+    # cold start, when only the end of a job needs them.
+    from videojobs.logic.batch_completion import on_job_terminal
+
+    on_job_terminal(job)
+
+
 def _release(job_id: str) -> None:
     if control.release_slot(job_id):
         logger.info("slot released", extra={"job_id": job_id})
@@ -122,7 +134,7 @@ def settle(job: Job) -> Job:
     """
     _release(job.job_id)
     job = costs.settle_cost(job)
-    on_job_terminal(job)
+    _on_job_terminal(job)
     return job
 
 
@@ -139,7 +151,7 @@ def _end(job_id: str, to: JobStatus, fields: dict[str, Any], event: str, metric:
     job = costs.settle_cost(job)
     metrics.add_metric(name=metric, unit="Count", value=1)
     eventbus.publish_job_event(job, event)
-    on_job_terminal(job)
+    _on_job_terminal(job)
     return job
 
 

@@ -8,7 +8,7 @@ from videojobs.dal import jobs
 from videojobs.logic.provider_access import get_provider
 from videojobs.models.errors import AssetsExpiredError, JobCancelledError, StaleTransitionError
 from videojobs.models.job import Job, JobStatus, StoredAsset
-from videojobs.models.provider import ContentVariant
+from videojobs.models.provider_types import ContentVariant
 from videojobs.observability import logger
 from videojobs.storage import assets
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from videojobs.models.presets import AspectRatio, Duration, PresetName, Resolution
-from videojobs.models.provider import ModelName, VideoSeconds, VideoSize
+from videojobs.models.provider_types import ModelName, VideoSeconds, VideoSize
 
 PROMPT_MAX_CHARS = 4000
 """The default prompt bound; the deployed bound is ``Settings.prompt_max_chars``."""

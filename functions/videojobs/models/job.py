@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from videojobs.models.money import usd
-from videojobs.models.provider import ContentVariant, ModelName, VideoSeconds, VideoSize
+from videojobs.models.provider_types import ContentVariant, ModelName, VideoSeconds, VideoSize
 
 JobId = Annotated[str, StringConstraints(pattern=r"^video_[0-9a-f]{32}$")]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

@@ -1,6 +1,6 @@
 """Presets and the friendly ``duration`` / ``aspect_ratio`` / ``resolution`` vocabulary.
 
-Sora renders four sizes only (see :data:`~videojobs.models.provider.SIZES_BY_MODEL`): 9:16
+Sora renders four sizes only (see :data:`~videojobs.models.provider_types.SIZES_BY_MODEL`): 9:16
 and 16:9 at 720p with either model, 4:7 and 7:4 at 1024p with ``sora-2-pro``. So a friendly
 value is accepted only where it names one of those exactly, and a preset for a platform whose
 native shape Sora cannot render (Instagram's 4:5 and 1:1 feed) says what it produces instead.
@@ -15,7 +15,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
-from videojobs.models.provider import ModelName, VideoSeconds, VideoSize
+from videojobs.models.provider_types import ModelName, VideoSeconds, VideoSize
 
 PresetName = Literal[
     "youtube",

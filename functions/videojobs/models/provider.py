@@ -9,10 +9,8 @@ because refusing a completed, paid-for video over a cosmetic difference helps no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
-from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -26,33 +24,50 @@ from pydantic import (
     model_validator,
 )
 
-ModelName = Literal["sora-2", "sora-2-pro"]
-VideoSize = Literal["720x1280", "1280x720", "1024x1792", "1792x1024"]
-VideoSeconds = Literal["4", "8", "12"]
-ContentVariant = Literal["video", "thumbnail", "spritesheet"]
-ListOrder = Literal["asc", "desc"]
-AuthStyle = Literal["bearer", "api-key"]
-
-MODEL_NAMES: tuple[ModelName, ...] = get_args(ModelName)
-VIDEO_SIZES: tuple[VideoSize, ...] = get_args(VideoSize)
-VIDEO_SECONDS: tuple[VideoSeconds, ...] = get_args(VideoSeconds)
-CONTENT_VARIANTS: tuple[ContentVariant, ...] = get_args(ContentVariant)
-
-SIZES_BY_MODEL: Mapping[ModelName, tuple[VideoSize, ...]] = MappingProxyType(
-    {
-        "sora-2": ("720x1280", "1280x720"),
-        "sora-2-pro": ("720x1280", "1280x720", "1024x1792", "1792x1024"),
-    }
+# The vocabulary lives in a module without models (cheap to import); re-exported here.
+from videojobs.models.provider_types import (
+    CONTENT_VARIANTS,
+    MODEL_NAMES,
+    SIZES_BY_MODEL,
+    VIDEO_SECONDS,
+    VIDEO_SIZES,
+    AuthStyle,
+    ContentVariant,
+    ListOrder,
+    ModelName,
+    VideoSeconds,
+    VideoSize,
+    model_supports_size,
 )
-"""Which output sizes each model renders; the provider rejects any other combination."""
 
+__all__ = [
+    "CONTENT_VARIANTS",
+    "MODEL_NAMES",
+    "SIZES_BY_MODEL",
+    "VIDEO_SECONDS",
+    "VIDEO_SIZES",
+    "AuthStyle",
+    "ContentVariant",
+    "CreateVideoRequest",
+    "DeletedVideo",
+    "InputReference",
+    "ListOrder",
+    "ModelName",
+    "ModerationResult",
+    "ProviderConfig",
+    "ProviderErrorBody",
+    "ProviderErrorDetail",
+    "ProviderVideo",
+    "ProviderVideoError",
+    "ProviderVideoStatus",
+    "RetrievedVideo",
+    "VideoPage",
+    "VideoSeconds",
+    "VideoSize",
+    "model_supports_size",
+]
 
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
-
-
-def model_supports_size(model: ModelName, size: VideoSize) -> bool:
-    """Whether ``model`` can render ``size`` (see :data:`SIZES_BY_MODEL`)."""
-    return size in SIZES_BY_MODEL[model]
 
 
 class ProviderVideoStatus(StrEnum):

@@ -13,16 +13,18 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from videojobs import aws
 from videojobs.models.errors import ProviderTransientError
-from videojobs.models.intake import IntakeObject
 from videojobs.models.job import StoredAsset
-from videojobs.models.provider import ContentVariant
+from videojobs.models.provider_types import ContentVariant
 from videojobs.settings import get_settings
+
+if TYPE_CHECKING:
+    from videojobs.models.intake import IntakeObject
 
 FILE_NAMES: dict[ContentVariant, str] = {
     "video": "video.mp4",
@@ -192,6 +194,10 @@ def read_intake_object(
     Read by version when the bucket has versions, otherwise only if its ETag is still the
     event's. None when it was deleted or replaced since (the replacement has its own event).
     """
+    # Imported here, not at the top: only intake reads these, and the intake and batch models
+    # would cost every function that stores or deletes files at cold start.
+    from videojobs.models.intake import IntakeObject
+
     params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key}
     if version_id:
         params["VersionId"] = version_id
