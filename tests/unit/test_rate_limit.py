@@ -6,15 +6,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from videojobs import aws
+from videojobs.dal import jobs
 from videojobs.dal.rate_limit import BucketState, TokenBucket, refilled
-from videojobs.logic.provider_access import RateLimitedProvider
+from videojobs.logic import provider_access
+from videojobs.logic.apply_provider_status import refresh_progress
+from videojobs.logic.provider_access import RateLimitedProvider, get_provider
 from videojobs.models.errors import ProviderThrottledError
+from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.models.provider import (
     ContentVariant,
     CreateVideoRequest,
@@ -340,3 +345,92 @@ def test_a_provider_429_pauses_every_request_for_its_retry_after(control_table: 
     other, other_inner = limited(clock, 600)
     other.retrieve("video_1")
     assert other_inner.calls[0][1] - T0 >= 7.0
+
+
+# --- a progress refresh: a request nobody waits on ---------------------------------------------
+
+
+@pytest.fixture
+def on_fake_clock(control_table: None, monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
+    """``get_provider()`` as deployed (the configured 20 a minute), on the fake clock, in
+    front of a fake provider; returns the fake."""
+    clock = FakeClock()
+    inner = FakeProvider(clock)
+
+    class OnFakeClock(RateLimitedProvider):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, clock=clock.time, sleep=clock.sleep, **kwargs)
+
+    monkeypatch.setattr(provider_access, "_client", lambda: inner)
+    monkeypatch.setattr(provider_access, "RateLimitedProvider", OnFakeClock)
+    monkeypatch.setattr(jobs, "claim_progress_check", lambda job_id, min_interval: True)
+    return inner
+
+
+def running_job() -> Job:
+    return Job(
+        job_id="video_" + "3" * 32,
+        tenant_id="acme",
+        status=JobStatus.IN_PROGRESS,
+        created_at=int(T0),
+        updated_at=int(T0),
+        request=VideoRequest(prompt="a lighthouse"),
+        provider_video_id="video_1",
+        provider_status="in_progress",
+        progress=10,
+    )
+
+
+def spend(tokens: int) -> None:
+    bucket = TokenBucket(get_settings().provider_requests_per_minute)
+    for _ in range(tokens):
+        assert bucket.try_take(ms(T0)) == 0.0
+
+
+def test_a_progress_refresh_asks_the_provider_while_the_bucket_is_over_half_full(
+    on_fake_clock: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 11 of the 20 tokens left (10 after this request), and a job whose refresh is due
+    spend(9)
+    job = running_job()
+    recorded: list[str] = []
+
+    def record(job_id: str, status: str, **_: Any) -> Job:
+        recorded.append(status)
+        return job.with_changes(provider_status=status)
+
+    monkeypatch.setattr(jobs, "record_provider_status", record)
+    # When someone reads the job / Then the provider is asked and its answer recorded
+    refresh_progress(job)
+    assert [name for name, _ in on_fake_clock.calls] == ["retrieve"]
+    assert recorded == ["queued"]
+
+
+def test_a_progress_refresh_leaves_the_lower_half_of_the_bucket_to_the_steps(
+    on_fake_clock: FakeProvider,
+) -> None:
+    # Given 10 of the 20 tokens left: taking one would leave under half
+    spend(10)
+    job = running_job()
+    # When someone reads the job
+    refreshed = refresh_progress(job)
+    # Then the provider is not asked, nothing waited, and the job reads as it was
+    assert on_fake_clock.calls == []
+    assert on_fake_clock.clock.slept == []
+    assert refreshed == job
+    # While a job's own step still gets a token at once
+    get_provider().retrieve("video_1")
+    assert on_fake_clock.calls == [("retrieve", T0)]
+
+
+def test_a_progress_refresh_never_waits_where_a_step_would(on_fake_clock: FakeProvider) -> None:
+    # Given an empty bucket (the next token in 3 s)
+    spend(20)
+    # When someone reads a job / Then the read returns at once, without asking the provider
+    assert refresh_progress(running_job()) == running_job()
+    assert on_fake_clock.clock.slept == []
+    assert on_fake_clock.calls == []
+    # While a step's request waits for the refill and then goes through
+    get_provider().retrieve("video_1")
+    assert on_fake_clock.clock.slept != []
+    assert [name for name, _ in on_fake_clock.calls] == ["retrieve"]

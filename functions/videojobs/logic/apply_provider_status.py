@@ -79,7 +79,9 @@ def refresh_progress(job: Job) -> Job:
     from videojobs.logic.provider_access import get_provider
 
     try:
-        video = get_provider().retrieve(job.provider_video_id).video
+        # Nobody waits on a refresh: it never waits for a token, and takes one only while
+        # the bucket is at least half full, leaving the rest to the jobs' own steps.
+        video = get_provider(spare_only=True).retrieve(job.provider_video_id).video
     except ProviderError as exc:
         logger.info(
             "progress refresh skipped", extra={"job_id": job.job_id, "error": type(exc).__name__}

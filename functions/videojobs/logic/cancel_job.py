@@ -22,6 +22,9 @@ from videojobs.storage import assets
 _RUNNING = [JobStatus.QUEUED, JobStatus.IN_PROGRESS]
 
 CANCELLED_BY_CALLER = "The job was cancelled by its owner."
+# Longest the provider delete waits for a request token: the caller of DELETE /v1/videos/{id}
+# is waiting on the response, and the delete is best effort (the provider expires videos).
+DELETE_MAX_WAIT_SECONDS = 5.0
 
 
 def _delete_provider_video(job: Job) -> None:
@@ -35,7 +38,7 @@ def _delete_provider_video(job: Job) -> None:
     from videojobs.logic.provider_access import get_provider
 
     try:
-        get_provider().delete(job.provider_video_id)
+        get_provider(max_wait_seconds=DELETE_MAX_WAIT_SECONDS).delete(job.provider_video_id)
     except ProviderError as exc:
         logger.warning(
             "could not delete the provider video",

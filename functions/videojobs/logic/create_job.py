@@ -46,6 +46,9 @@ from videojobs.storage import assets
 DEFAULT_MODEL: ModelName = "sora-2"
 DEFAULT_SECONDS: VideoSeconds = "4"
 DEFAULT_SIZE: VideoSize = "720x1280"
+# Longest the moderation pre-check waits for a provider request token: an API caller is
+# waiting on the response (29-s API timeout), and an unavailable pre-check is skipped anyway.
+MODERATION_MAX_WAIT_SECONDS = 5.0
 
 
 class WorkflowUnavailableError(Exception):
@@ -85,7 +88,7 @@ def _moderate(prompt: str) -> None:
     from videojobs.logic.provider_access import get_provider
 
     try:
-        result = get_provider().moderate(prompt)
+        result = get_provider(max_wait_seconds=MODERATION_MAX_WAIT_SECONDS).moderate(prompt)
     except ProviderError as exc:
         # The provider moderates every create anyway; an unavailable pre-check (some
         # gateways have no /moderations) must not stop all work. Logged without the prompt.

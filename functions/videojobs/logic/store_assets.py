@@ -13,6 +13,11 @@ from videojobs.observability import logger
 from videojobs.storage import assets
 
 VARIANTS: tuple[ContentVariant, ...] = ("video", "thumbnail", "spritesheet")
+# Longest each download waits for a provider request token. Waiting here rather than handing
+# the wait back keeps a finished video from exhausting the state machine's retries while the
+# bucket is busy; three downloads (360 s of waiting at most) stay well inside the store
+# function's 900-s timeout in template.yaml.
+DOWNLOAD_MAX_WAIT_SECONDS = 120.0
 _DEFAULT_TYPES: dict[ContentVariant, str] = {
     "video": "video/mp4",
     "thumbnail": "image/webp",
@@ -34,7 +39,7 @@ def store(job_id: str) -> Job:
     if job.provider_expires_at is not None and time.time() >= job.provider_expires_at:
         raise AssetsExpiredError(f"the provider's download window for job {job_id} has closed")
     stored: dict[ContentVariant, StoredAsset] = {}
-    provider = get_provider()
+    provider = get_provider(max_wait_seconds=DOWNLOAD_MAX_WAIT_SECONDS)
     for variant in VARIANTS:
         if variant in job.assets:
             stored[variant] = job.assets[variant]
