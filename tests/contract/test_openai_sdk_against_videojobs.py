@@ -27,7 +27,8 @@ def stack(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
     with run_local(
         emulator_speed=100.0,
         parameter_overrides=(
-            "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
+            "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 "
+            "SlotWaitSeconds=2 "
             "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
             "ProviderRequestsPerMinute=6000"
         ),
