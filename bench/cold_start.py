@@ -25,6 +25,12 @@ Targets (exit 1 when one is missed or a handler cannot be imported):
 - ``videojobs.handlers.provider_webhook`` does not import ``httpx``.
 
     .venv/bin/python bench/cold_start.py [--runs 15]
+
+The interpreter that runs the bench is the one measured. The functions run on python3.13 with
+their runtime dependencies only; to measure that (see docs/performance.md):
+
+    python3.13 -m venv /tmp/venv313 && /tmp/venv313/bin/pip install -e .
+    /tmp/venv313/bin/python bench/cold_start.py
 """
 
 from __future__ import annotations
