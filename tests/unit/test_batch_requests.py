@@ -3,15 +3,18 @@ before anything is written, errors name the element, and the batch view counts r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from videojobs.logic import provider_access
 from videojobs.logic.batches import batch_resource, plan_batch
 from videojobs.models.batches import MAX_BATCH_JOBS, Batch
 from videojobs.models.errors import InvalidRequestError
 from videojobs.models.job import Job, JobStatus, VideoRequest
+from videojobs.models.provider import ModerationResult
 from videojobs.settings import get_settings
 from videojobs_local.cli_client import UsageError, read_batch_file
 
@@ -317,3 +320,46 @@ def test_a_json_list_or_a_single_create_body_becomes_requests() -> None:
 def test_an_unreadable_batch_file_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError):
         read_batch_file(text)
+
+
+# --- moderation within the API's time ---------------------------------------------------------
+
+
+class SlowModeration:
+    """A moderation endpoint that takes 4 s an answer, on a fake clock."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.texts: list[str] = []
+        self.max_waits: list[float] = []
+
+    def moderate(self, text: str) -> ModerationResult:
+        self.texts.append(text)
+        self.clock[0] += 4.0
+        return ModerationResult(flagged=False)
+
+
+def test_a_large_batch_stops_pre_checking_prompts_when_its_time_for_them_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given pre-submit moderation on, and a moderation endpoint taking 4 s an answer
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    fake = SlowModeration(clock)
+
+    def get_provider(*, max_wait_seconds: float = 20.0, spare_only: bool = False) -> Any:
+        fake.max_waits.append(max_wait_seconds)
+        return fake
+
+    monkeypatch.setattr(provider_access, "get_provider", get_provider)
+    monkeypatch.setenv("PRE_SUBMIT_MODERATION", "true")
+    get_settings.cache_clear()
+
+    # When a batch of six distinct prompts is planned
+    plan = plan_batch({"requests": [{"prompt": f"kite {n}"} for n in range(6)]})
+
+    # Then every element is resolved, but only the prompts that fit the batch's moderation
+    # time were pre-checked (at 0, 4 and 8 s of 10), each waiting no longer than what was left
+    assert len(plan.resolved) == 6
+    assert fake.texts == ["kite 0", "kite 1", "kite 2"]
+    assert fake.max_waits == [5.0, 5.0, 2.0]

@@ -47,6 +47,10 @@ from videojobs.observability import logger, metrics
 
 # Fields that describe the batch itself rather than its jobs.
 _BATCH_LEVEL = ("metadata", "callback_url")
+# Longest the moderation pre-checks of one batch take in all (the API answers within 29 s;
+# the jobs are created after them). Prompts left unchecked then are still moderated by the
+# provider when their videos are created.
+BATCH_MODERATION_SECONDS = 10.0
 
 __all__ = [
     "BatchPlan",
@@ -200,13 +204,15 @@ def _elements(raw: Mapping[str, Any], shape: CreateBatchBody) -> list[_Element]:
     )
 
 
-def _validated(element: _Element) -> tuple[CreateVideoBody, ResolvedCreate]:
+def _validated(
+    element: _Element, moderation_deadline: float
+) -> tuple[CreateVideoBody, ResolvedCreate]:
     try:
         body = CreateVideoBody.model_validate(element.body)
     except ValidationError as exc:
         raise _invalid(exc, element.param) from exc
     try:
-        resolved = resolve_create(body)
+        resolved = resolve_create(body, moderation_deadline=moderation_deadline)
     except InvalidRequestError as exc:
         where = element.param((exc.param,) if exc.param else ())
         raise InvalidRequestError(
@@ -218,13 +224,18 @@ def _validated(element: _Element) -> tuple[CreateVideoBody, ResolvedCreate]:
 
 
 def _validated_all(elements: Sequence[_Element]) -> list[tuple[CreateVideoBody, ResolvedCreate]]:
-    """Every element validated and resolved; identical bodies (variations) are checked once."""
+    """Every element validated and resolved; identical bodies (variations) are checked once.
+
+    With pre-submit moderation on, the prompts are pre-checked for at most
+    ``BATCH_MODERATION_SECONDS`` in all, so that a large batch still answers in time.
+    """
+    deadline = time.monotonic() + BATCH_MODERATION_SECONDS
     checked: dict[str, tuple[CreateVideoBody, ResolvedCreate]] = {}
     validated = []
     for element in elements:
         key = json.dumps(element.body, sort_keys=True, default=str)
         if key not in checked:
-            checked[key] = _validated(element)
+            checked[key] = _validated(element, deadline)
         validated.append(checked[key])
     return validated
 

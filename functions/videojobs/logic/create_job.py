@@ -79,16 +79,29 @@ class ResolvedCreate(BaseModel):
 # --- resolving a create body -----------------------------------------------------------------
 
 
-def _moderate(prompt: str) -> None:
-    """Refuse a prompt the provider's moderation flags (only when switched on)."""
+def _moderate(prompt: str, deadline: float | None = None) -> None:
+    """Refuse a prompt the provider's moderation flags (only when switched on).
+
+    ``deadline`` (``time.monotonic()``) bounds the pre-checks of one request that resolves
+    many creates (a batch): past it, the remaining prompts are not pre-checked, so the request
+    still answers within the API's timeout. The provider moderates every create anyway.
+    """
     if not get_settings().pre_submit_moderation:
         return
+    max_wait = MODERATION_MAX_WAIT_SECONDS
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            logger.warning("pre-submit moderation skipped: the request's time for it is spent")
+            metrics.add_metric(name="ModerationSkipped", unit="Count", value=1)
+            return
+        max_wait = min(max_wait, left)
     # Imported here, not at the top (cold start): with moderation off (the default) the API
     # and intake functions need no provider client to create a job.
     from videojobs.logic.provider_access import get_provider
 
     try:
-        result = get_provider(max_wait_seconds=MODERATION_MAX_WAIT_SECONDS).moderate(prompt)
+        result = get_provider(max_wait_seconds=max_wait).moderate(prompt)
     except ProviderError as exc:
         # The provider moderates every create anyway; an unavailable pre-check (some
         # gateways have no /moderations) must not stop all work. Logged without the prompt.
@@ -187,12 +200,17 @@ def _callback(url: str | None) -> str | None:
     return None if url is None else validate_callback_url(url)
 
 
-def resolve_create(body: CreateVideoBody, upload: UploadedImage | None = None) -> ResolvedCreate:
+def resolve_create(
+    body: CreateVideoBody,
+    upload: UploadedImage | None = None,
+    *,
+    moderation_deadline: float | None = None,
+) -> ResolvedCreate:
     """What ``body`` asks for, fully checked; otherwise :class:`InvalidRequestError`.
 
     Explicit fields beat the friendly ones, which beat the preset, which beats the provider's
     defaults. Nothing is written and no paid call is made; with pre-submit moderation on, the
-    prompt is checked by the provider's (free) moderation.
+    prompt is checked by the provider's (free) moderation, until ``moderation_deadline``.
     """
     preset = get_preset(body.preset) if body.preset is not None else None
     prompt = _check_prompt(body.prompt)
@@ -221,7 +239,7 @@ def resolve_create(body: CreateVideoBody, upload: UploadedImage | None = None) -
         )
     callback_url = _callback(body.callback_url)
     # Last: the only check that calls out, made once everything else is known to be fine.
-    _moderate(prompt)
+    _moderate(prompt, moderation_deadline)
     return ResolvedCreate(
         request=VideoRequest(prompt=prompt, model=model, seconds=seconds, size=size),
         metadata=dict(body.metadata),
