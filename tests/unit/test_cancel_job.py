@@ -8,30 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from job_factory import JOB_ID, NOW, make_job
 
 from videojobs import eventbus, workflow
 from videojobs.dal import control, jobs
 from videojobs.logic import cancel_job as logic
 from videojobs.logic import provider_access
 from videojobs.models.errors import JobNotFoundError, ProviderRejectedError, StaleTransitionError
-from videojobs.models.job import Job, JobError, JobStatus, VideoRequest
+from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.observability import metrics
 from videojobs.storage import assets
-
-NOW = 1_800_000_000
-JOB_ID = "video_" + "1" * 32
-
-
-def make_job(status: JobStatus, **changes: Any) -> Job:
-    return Job(
-        job_id=JOB_ID,
-        tenant_id="acme",
-        status=status,
-        created_at=NOW,
-        updated_at=NOW,
-        request=VideoRequest(prompt="a lighthouse"),
-        **changes,
-    )
 
 
 @dataclass

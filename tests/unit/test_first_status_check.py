@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from job_factory import JOB_ID, make_job
 from pydantic import ValidationError
 
 from videojobs.dal import jobs
 from videojobs.logic import submit_job
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.settings import Settings, get_settings
-
-NOW = 1_800_000_000
-JOB_ID = "video_" + "2" * 32
 
 
 @pytest.fixture(autouse=True)
@@ -74,12 +72,8 @@ class _NoProvider:
 
 
 def _submitted_job(model: str, seconds: str) -> Job:
-    return Job(
-        job_id=JOB_ID,
-        tenant_id="acme",
-        status=JobStatus.IN_PROGRESS,
-        created_at=NOW,
-        updated_at=NOW,
+    return make_job(
+        JobStatus.IN_PROGRESS,
         request=VideoRequest(prompt="a lighthouse", model=model, seconds=seconds),  # type: ignore[arg-type]
         provider_video_id="video_abc",
         provider_status="in_progress",

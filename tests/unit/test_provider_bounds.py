@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from job_factory import JOB_ID, NOW, make_job
 
 from videojobs.dal import jobs
 from videojobs.logic import apply_provider_status, cancel_job, provider_access, store_assets
 from videojobs.logic.create_job import resolve_create
 from videojobs.logic.provider_access import DEFAULT_MAX_WAIT_SECONDS
 from videojobs.models.api import CreateVideoBody
-from videojobs.models.job import Job, JobStatus, StoredAsset, VideoRequest
+from videojobs.models.job import Job, JobStatus, StoredAsset
 from videojobs.models.provider import ModerationResult, ProviderVideo, RetrievedVideo
 from videojobs.observability import metrics
 from videojobs.settings import get_settings
@@ -24,8 +25,6 @@ from videojobs.storage import assets
 from videojobs_local.stack.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = 1_800_000_000
-JOB_ID = "video_" + "4" * 32
 TEMPLATE = load_yaml((ROOT / "template.yaml").read_text())
 
 
@@ -78,16 +77,7 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
 
 
 def job(status: JobStatus = JobStatus.IN_PROGRESS, **changes: Any) -> Job:
-    return Job(
-        job_id=JOB_ID,
-        tenant_id="acme",
-        status=status,
-        created_at=NOW,
-        updated_at=NOW,
-        request=VideoRequest(prompt="a lighthouse"),
-        provider_video_id="video_p",
-        **changes,
-    )
+    return make_job(status, provider_video_id="video_p", **changes)
 
 
 def recorded(monkeypatch: pytest.MonkeyPatch, stored: Job) -> None:
