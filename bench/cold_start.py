@@ -196,6 +196,12 @@ def handler_modules() -> list[str]:
     return list(dict.fromkeys(modules))
 
 
+def lambda_runtime() -> str:
+    """The functions' runtime in template.yaml (Globals), e.g. ``python3.13``."""
+    match = re.search(r"^\s+Runtime:\s*(python[\d.]+)\s*$", TEMPLATE.read_text(), re.M)
+    return match.group(1) if match else "unknown"
+
+
 def measure(prober: Prober, module: str, runs: int) -> Measured:
     try:
         first = prober.run([module], write_bytecode=True)  # fills the cache for our side
@@ -270,6 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs must be at least 5")
 
     modules = handler_modules()
+    runtime = lambda_runtime()
+    this = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if this != runtime:
+        print(
+            f"note: this interpreter is {this}; the functions run on {runtime}, whose collector "
+            "and import machinery differ. For the figures that count, run this bench with a "
+            f"{runtime} interpreter that has the runtime dependencies only (docs/performance.md)."
+            "\n",
+            flush=True,
+        )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; load average at start "
