@@ -3,7 +3,9 @@ normally done (``FirstStatusCheckSeconds``), never sooner than ``PollIntervalSec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from videojobs.dal import jobs
 from videojobs.logic import submit_job
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.settings import Settings, get_settings
+from videojobs_local.stack.template import load_yaml
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +111,17 @@ def test_submit_asks_the_workflow_to_wait_until_the_first_check(
 
     assert outcome.outcome == "submitted"
     assert outcome.interval_seconds == interval
+
+
+def test_the_template_refuses_a_value_the_functions_would_refuse_at_deploy_time() -> None:
+    # Given the template's parameter, as SAM and the local stack check it
+    template = load_yaml((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
+    spec = template["Parameters"]["FirstStatusCheckSeconds"]
+    pattern = spec["AllowedPattern"]
+    # Then its default and the documented forms pass, and what is neither a number nor a JSON
+    # object is refused before any function starts
+    for value in (spec["Default"], "0", "7.5", '{"*": [30, 0]}'):
+        assert re.fullmatch(pattern, value), value
+        settings(FIRST_STATUS_CHECK_SECONDS=value)
+    for value in ("soon", "-1", "[1, 2]", ""):
+        assert not re.fullmatch(pattern, value), value
