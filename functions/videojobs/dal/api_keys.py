@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from videojobs import aws
 from videojobs.dal import tenants
+from videojobs.dal.dynamo import conditional_failed
 from videojobs.settings import get_settings
 
 KEY_PREFIX = "vj_"
@@ -123,7 +124,7 @@ def revoke(key_id: str) -> ApiKeyRecord | None:
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if conditional_failed(exc):
             return None
         raise
     return _from_item(resp["Attributes"])

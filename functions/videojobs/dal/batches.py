@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from videojobs import aws
 from videojobs.dal import jobs as jobs_dal
+from videojobs.dal.dynamo import conditional_failed, plain
 from videojobs.models.batches import Batch
 from videojobs.models.errors import BatchNotFoundError, JobNotFoundError, StaleTransitionError
 from videojobs.models.intake import IntakeBatch, IntakeSource, PlanLine
@@ -30,10 +31,6 @@ _UNPROCESSED_RETRIES = 8
 
 def _table() -> Any:
     return aws.dynamodb().Table(get_settings().batches_table)
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return bool(exc.response["Error"]["Code"] == "ConditionalCheckFailedException")
 
 
 def _count_attribute(status: JobStatus) -> str:
@@ -74,17 +71,6 @@ def _source_item(source: IntakeSource) -> dict[str, Any]:
     return source.model_dump(mode="json", exclude_none=True)
 
 
-def _plain(value: Any) -> Any:
-    """A DynamoDB value with its Decimals turned back into ints."""
-    if isinstance(value, Decimal):
-        return int(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def from_item(item: Mapping[str, Any]) -> Batch:
     """The batch for a stored item (an :class:`IntakeBatch` when it came from a file)."""
     fields: dict[str, Any] = dict(
@@ -101,7 +87,7 @@ def from_item(item: Mapping[str, Any]) -> Batch:
         event_published=bool(item.get("event_published", False)),
     )
     if "source" in item:
-        return IntakeBatch(**fields, source=IntakeSource.model_validate(_plain(item["source"])))
+        return IntakeBatch(**fields, source=IntakeSource.model_validate(plain(item["source"])))
     return Batch(**fields)
 
 
@@ -110,7 +96,7 @@ def create(batch: Batch) -> Batch:
     try:
         _table().put_item(Item=to_item(batch), ConditionExpression="attribute_not_exists(batch_id)")
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             raise StaleTransitionError(f"batch {batch.batch_id} already exists") from exc
         raise
     return batch
@@ -182,7 +168,7 @@ def record_job_finished(tenant_id: str, batch_id: str, job_id: str, status: JobS
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
-        if not _conditional_failed(exc):
+        if not conditional_failed(exc):
             raise
         batch = get(batch_id)
         if batch.tenant_id != tenant_id:
@@ -205,7 +191,7 @@ def claim_completion(batch_id: str) -> Batch | None:
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             return None
         raise
     return from_item(resp["Attributes"])
@@ -229,7 +215,7 @@ def record_intake_progress(batch_id: str, line: PlanLine) -> bool:
             },
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             return False
         raise
     return True
@@ -266,7 +252,7 @@ def seal_intake(batch_id: str, job_ids: Sequence[str], lines: Sequence[PlanLine]
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             return get(batch_id)
         raise
     return from_item(resp["Attributes"])

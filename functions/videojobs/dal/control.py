@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from videojobs import aws
+from videojobs.dal.dynamo import conditional_failed
 from videojobs.settings import get_settings
 
 SEMAPHORE_KEY = "semaphore#jobs"
@@ -32,7 +33,7 @@ def release_slot(holder: str) -> bool:
             ExpressionAttributeValues={":one": 1, ":holder": {holder}, ":name": holder},
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if conditional_failed(exc):
             return False
         raise
     return True
@@ -63,7 +64,7 @@ def remember_webhook(webhook_id: str, keep_hours: int) -> bool:
             ExpressionAttributeValues={":now": now},
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if conditional_failed(exc):
             return False
         raise
     return True

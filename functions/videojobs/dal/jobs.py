@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from videojobs import aws
+from videojobs.dal.dynamo import conditional_failed, plain
 from videojobs.models.errors import JobNotFoundError, StaleTransitionError
 from videojobs.models.job import (
     TERMINAL,
@@ -46,21 +46,6 @@ def _table() -> Any:
 
 def _now() -> int:
     return int(time.time())
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return bool(exc.response["Error"]["Code"] == "ConditionalCheckFailedException")
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; the models want int."""
-    if isinstance(value, Decimal):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def to_item(job: Job) -> dict[str, Any]:
@@ -114,7 +99,7 @@ def to_item(job: Job) -> dict[str, Any]:
 
 def from_item(item: Mapping[str, Any]) -> Job:
     """The job for a stored item."""
-    data = _plain(dict(item))
+    data = plain(dict(item))
     return Job(
         job_id=data["job_id"],
         tenant_id=data["tenant_id"],
@@ -153,7 +138,7 @@ def create(job: Job) -> Job:
     try:
         _table().put_item(Item=to_item(job), ConditionExpression="attribute_not_exists(job_id)")
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             raise StaleTransitionError(f"job {job.job_id} already exists") from exc
         raise
     return job
@@ -362,7 +347,7 @@ def transition(
     try:
         return _update(job_id, sets, condition, values, names, removes)
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             raise StaleTransitionError(
                 f"job {job_id} is no longer in a state that allows {to}"
             ) from exc
@@ -396,7 +381,7 @@ def clear_submit_attempt(job_id: str) -> None:
             removes=["submit_attempted_at"],
         )
     except ClientError as exc:
-        if not _conditional_failed(exc):
+        if not conditional_failed(exc):
             raise
 
 
@@ -424,7 +409,7 @@ def record_submission(job_id: str, provider_video_id: str, provider_status: str)
             removes=["waiting"],
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             raise StaleTransitionError(f"job {job_id} was not waiting for a submission") from exc
         raise
 
@@ -469,7 +454,7 @@ def record_provider_status(
     try:
         return _update(job_id, sets, condition, values, names)
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             return get(job_id)
         raise
 
@@ -493,7 +478,7 @@ def claim_progress_check(job_id: str, min_interval: int) -> bool:
             ExpressionAttributeValues={**values, ":now": now, ":due": now - min_interval},
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             return False
         raise
     return True
@@ -512,7 +497,7 @@ def mark_deleted(job_id: str) -> Job:
             removes=["task_token"],
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             raise StaleTransitionError(f"job {job_id} is still running") from exc
         raise
 
@@ -536,7 +521,7 @@ def store_task_token(job_id: str, task_token: str) -> Job:
             job_id, {"task_token": task_token, "updated_at": _now()}, condition, values, names
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             raise StaleTransitionError(f"job {job_id} is already finished") from exc
         raise
 
@@ -548,7 +533,7 @@ def record_assets(job_id: str, assets: Mapping[ContentVariant, StoredAsset]) -> 
     try:
         return _update(job_id, sets, condition, values, names)
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             raise StaleTransitionError(
                 f"job {job_id} finished before its assets were stored"
             ) from exc

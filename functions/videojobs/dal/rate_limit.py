@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from videojobs import aws
+from videojobs.dal.dynamo import conditional_failed
 from videojobs.settings import get_settings
 
 BUCKET_KEY = "ratelimit#provider"
@@ -52,10 +53,6 @@ def refilled(state: BucketState, now_ms: int, rate_per_minute: float, capacity: 
 
 def _table() -> Any:
     return aws.dynamodb().Table(get_settings().control_table)
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return bool(exc.response["Error"]["Code"] == "ConditionalCheckFailedException")
 
 
 class TokenBucket:
@@ -118,7 +115,7 @@ class TokenBucket:
                 ExpressionAttributeValues={":zero": 0, ":one": 1, ":until": until_ms},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_failed(exc):
                 raise
 
     def _commit(self, state: BucketState, tokens: float, updated_at_ms: int) -> bool:
@@ -141,7 +138,7 @@ class TokenBucket:
                 },
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from videojobs import aws, standard_webhooks
+from videojobs.dal.dynamo import conditional_failed
 from videojobs.models.errors import InvalidRequestError
 from videojobs.models.job import TenantId
 from videojobs.models.money import usd
@@ -99,7 +100,7 @@ def ensure_tenant(tenant_id: str) -> Tenant:
             ConditionExpression="attribute_not_exists(tenant_id)",
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not conditional_failed(exc):
             raise
         winner = get_tenant(tenant_id)
         if winner is None:  # created and deleted in between: not something we do
@@ -156,7 +157,7 @@ def set_budgets(
     try:
         item = _table().update_item(**arguments)["Attributes"]
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not conditional_failed(exc):
             raise
         raise InvalidRequestError(f"No tenant '{tenant_id}'.", param="tenant_id") from exc
     return _from_item(item)
