@@ -20,6 +20,28 @@ import httpx
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
+def _poll(
+    fetch: Callable[[], dict[str, Any]],
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    what: str,
+    interval: float,
+    timeout: float,
+    on_update: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """Fetch until ``done``; ``on_update`` sees every answer (progress bars)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = fetch()
+        if on_update:
+            on_update(answer)
+        if done(answer):
+            return answer
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} still {answer['status']} after {timeout:.0f} s")
+        time.sleep(interval)
+
+
 class ApiError(Exception):
     """The API answered with an error body; ``status`` and the OpenAI error fields are kept."""
 
@@ -145,16 +167,14 @@ class VideojobsClient:
         on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Poll until every job of the batch has finished."""
-        deadline = time.monotonic() + timeout
-        while True:
-            batch = self.get_batch(batch_id)
-            if on_update:
-                on_update(batch)
-            if batch["status"] == "completed":
-                return batch
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{batch_id} still running after {timeout:.0f} s")
-            time.sleep(interval)
+        return _poll(
+            lambda: self.get_batch(batch_id),
+            lambda batch: batch["status"] == "completed",
+            what=batch_id,
+            interval=interval,
+            timeout=timeout,
+            on_update=on_update,
+        )
 
     def wait(
         self,
@@ -165,16 +185,14 @@ class VideojobsClient:
         on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Poll until the job is terminal; ``on_update`` sees every poll (progress bars)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.get(video_id)
-            if on_update:
-                on_update(job)
-            if job["status"] in TERMINAL:
-                return job
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{video_id} still {job['status']} after {timeout:.0f} s")
-            time.sleep(interval)
+        return _poll(
+            lambda: self.get(video_id),
+            lambda job: job["status"] in TERMINAL,
+            what=video_id,
+            interval=interval,
+            timeout=timeout,
+            on_update=on_update,
+        )
 
     def download(self, video_id: str, destination: Path, *, variant: str = "video") -> int:
         """Save a variant to ``destination`` (follows the 302 to S3); returns bytes written."""
