@@ -4,14 +4,17 @@ emulator as provider. One stack per test module (a process runs one stack at a t
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import httpx
 import pytest
-from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED
+from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED, EventProbe
 
+from videojobs import aws
+from videojobs.settings import get_settings
 from videojobs_local.local import LocalVideojobs, run_local
 
 
@@ -56,3 +59,34 @@ def fx() -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(Path(__file__).parent))
         yield importlib.import_module("stack_fixtures.handlers")
+
+
+@pytest.fixture(scope="module")
+def batch_events(running_service: LocalVideojobs) -> Iterator[EventProbe]:
+    """``batch.completed`` events, through a rule of the test's own to a queue."""
+    sqs = running_service.stack.client("sqs")
+    events = running_service.stack.client("events")
+    queue_url = sqs.create_queue(QueueName="test-batch-completed")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    rule = "test-batch-completed"
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps({"source": ["videojobs"], "detail-type": ["batch.completed"]}),
+    )
+    events.put_targets(Rule=rule, Targets=[{"Id": "probe", "Arn": queue_arn}])
+    yield EventProbe(sqs, queue_url, [])
+    events.remove_targets(Rule=rule, Ids=["probe"])
+    events.delete_rule(Name=rule)
+    sqs.delete_queue(QueueUrl=queue_url)
+
+
+@pytest.fixture
+def in_process(service: LocalVideojobs) -> Iterator[None]:
+    """Calls from the test itself reach the stack's tables and bucket, as the handlers do."""
+    get_settings.cache_clear()
+    aws.reset_clients()
+    yield
+    get_settings.cache_clear()
+    aws.reset_clients()

@@ -1,11 +1,13 @@
-"""What the integration tests share besides fixtures: the pipeline stack's parameters and a
-wait for a job to end. A module of its own, so that test modules import it by a name no
-other conftest.py shadows."""
+"""What the integration tests share besides fixtures: the pipeline stack's parameters, a
+wait for a job to end, and the probe for published batch events. A module of its own, so
+that test modules import it by a name no other conftest.py shadows."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -42,3 +44,30 @@ def wait_for_job(
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
         time.sleep(0.2)
+
+
+@dataclass
+class EventProbe:
+    """A queue subscribed to ``batch.completed`` by a rule of the test's own."""
+
+    sqs: Any
+    queue_url: str
+    seen: list[dict[str, Any]]
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every event received so far (the queue is emptied into ``seen``)."""
+        while True:
+            resp = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = resp.get("Messages", [])
+            if not messages:
+                return self.seen
+            for message in messages:
+                self.seen.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def for_batch(self, batch_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.drain() if e["detail"].get("batch_id") == batch_id]

@@ -60,6 +60,19 @@ class Hostile:
 UNKNOWN_ROUTE = "MissingAuthenticationTokenException"
 
 
+def refused_key(headers: dict[str, str]) -> Hostile:
+    """A create sent with these credential headers only, which must be a 401."""
+    return Hostile(
+        "POST",
+        "/v1/videos",
+        401,
+        "invalid_api_key",
+        json_body=body_of(),
+        auth="raw",
+        headers=headers,
+    )
+
+
 def body_of(**fields: Any) -> dict[str, Any]:
     return {"prompt": "a lighthouse in a storm", **fields}
 
@@ -256,61 +269,15 @@ CASES: dict[str, Hostile] = {
     "no credentials on a read": Hostile(
         "GET", "/v1/videos/{unfinished}", 401, "invalid_api_key", auth="none"
     ),
-    "unknown key": Hostile(
-        "POST",
-        "/v1/videos",
-        401,
-        "invalid_api_key",
-        json_body=body_of(),
-        auth="raw",
-        headers={"Authorization": "Bearer vj_" + "A" * 43},
-    ),
-    "Bearer with no key": Hostile(
-        "POST",
-        "/v1/videos",
-        401,
-        "invalid_api_key",
-        json_body=body_of(),
-        auth="raw",
+    "unknown key": refused_key({"Authorization": "Bearer vj_" + "A" * 43}),
+    "Bearer with no key": refused_key(
         # What arrives for "Bearer ": HTTP strips the trailing space.
-        headers={"Authorization": "Bearer"},
+        {"Authorization": "Bearer"}
     ),
-    "wrong x-api-key": Hostile(
-        "POST",
-        "/v1/videos",
-        401,
-        "invalid_api_key",
-        json_body=body_of(),
-        auth="raw",
-        headers={"x-api-key": "vj_not-a-key"},
-    ),
-    "Basic credentials": Hostile(
-        "POST",
-        "/v1/videos",
-        401,
-        "invalid_api_key",
-        json_body=body_of(),
-        auth="raw",
-        headers={"Authorization": "Basic dmo6c2VjcmV0"},
-    ),
-    "another service's key": Hostile(
-        "POST",
-        "/v1/videos",
-        401,
-        "invalid_api_key",
-        json_body=body_of(),
-        auth="raw",
-        headers={"Authorization": "Bearer sk-proj-0123456789abcdef"},
-    ),
-    "key of 10 kB": Hostile(
-        "POST",
-        "/v1/videos",
-        401,
-        "invalid_api_key",
-        json_body=body_of(),
-        auth="raw",
-        headers={"x-api-key": "vj_" + "k" * 10_000},
-    ),
+    "wrong x-api-key": refused_key({"x-api-key": "vj_not-a-key"}),
+    "Basic credentials": refused_key({"Authorization": "Basic dmo6c2VjcmV0"}),
+    "another service's key": refused_key({"Authorization": "Bearer sk-proj-0123456789abcdef"}),
+    "key of 10 kB": refused_key({"x-api-key": "vj_" + "k" * 10_000}),
     # --- routes -------------------------------------------------------------------------------
     "unknown route": Hostile(
         "GET", "/v1/images/generations", 404, "unknown_route", gateway=UNKNOWN_ROUTE

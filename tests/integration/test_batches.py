@@ -3,83 +3,23 @@ to completion, announced once with ``batch.completed``, and private to their ten
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from pipeline_support import wait_for_job
+from pipeline_support import EventProbe, wait_for_job
 
-from videojobs import aws, workflow
+from videojobs import workflow
 from videojobs.dal import batches as batches_dal
 from videojobs.dal import jobs as jobs_dal
 from videojobs.logic.batches import on_job_terminal
-from videojobs.settings import get_settings
 from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class EventProbe:
-    """A queue subscribed to ``batch.completed`` by a rule of the test's own."""
-
-    sqs: Any
-    queue_url: str
-    seen: list[dict[str, Any]]
-
-    def drain(self) -> list[dict[str, Any]]:
-        """Every event received so far (the queue is emptied into ``seen``)."""
-        while True:
-            resp = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            )
-            messages = resp.get("Messages", [])
-            if not messages:
-                return self.seen
-            for message in messages:
-                self.seen.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
-
-    def for_batch(self, batch_id: str) -> list[dict[str, Any]]:
-        return [e for e in self.drain() if e["detail"].get("batch_id") == batch_id]
-
-
-@pytest.fixture(scope="module")
-def batch_events(running_service: LocalVideojobs) -> Iterator[EventProbe]:
-    sqs = running_service.stack.client("sqs")
-    events = running_service.stack.client("events")
-    queue_url = sqs.create_queue(QueueName="test-batch-completed")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    rule = "test-batch-completed"
-    events.put_rule(
-        Name=rule,
-        EventPattern=json.dumps({"source": ["videojobs"], "detail-type": ["batch.completed"]}),
-    )
-    events.put_targets(Rule=rule, Targets=[{"Id": "probe", "Arn": queue_arn}])
-    yield EventProbe(sqs, queue_url, [])
-    events.remove_targets(Rule=rule, Ids=["probe"])
-    events.delete_rule(Name=rule)
-    sqs.delete_queue(QueueUrl=queue_url)
-
-
-@pytest.fixture
-def in_process(service: LocalVideojobs) -> Iterator[None]:
-    """Calls from the test itself reach the stack's tables, as the handlers do."""
-    get_settings.cache_clear()
-    aws.reset_clients()
-    yield
-    get_settings.cache_clear()
-    aws.reset_clients()
 
 
 def submit_batch(

@@ -18,13 +18,11 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from pipeline_support import PIPELINE_PARAMETERS, wait_for_job
+from pipeline_support import PIPELINE_PARAMETERS, EventProbe, wait_for_job
 
-from videojobs import aws
 from videojobs.dal import batches as batches_dal
 from videojobs.logic import intake
 from videojobs.models.intake import IntakeBatch, S3ObjectRef
-from videojobs.settings import get_settings
 from videojobs_local.local import LocalVideojobs
 from videojobs_local.stack import LambdaContext
 
@@ -47,50 +45,6 @@ STACK_PARAMETERS = (
 @pytest.fixture
 def s3(service: LocalVideojobs) -> Any:
     return service.stack.client("s3")
-
-
-@pytest.fixture(scope="module")
-def batch_events(running_service: LocalVideojobs) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """Every ``batch.completed`` event published so far (a rule of the test's own -> a queue)."""
-    sqs = running_service.stack.client("sqs")
-    events = running_service.stack.client("events")
-    queue_url = sqs.create_queue(QueueName="test-intake-batch-completed")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    rule = "test-intake-batch-completed"
-    events.put_rule(
-        Name=rule,
-        EventPattern=json.dumps({"source": ["videojobs"], "detail-type": ["batch.completed"]}),
-    )
-    events.put_targets(Rule=rule, Targets=[{"Id": "probe", "Arn": queue_arn}])
-    seen: list[dict[str, Any]] = []
-
-    def drain() -> list[dict[str, Any]]:
-        while True:
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not messages:
-                return seen
-            for message in messages:
-                seen.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-    yield drain
-    events.remove_targets(Rule=rule, Ids=["probe"])
-    events.delete_rule(Name=rule)
-    sqs.delete_queue(QueueUrl=queue_url)
-
-
-@pytest.fixture
-def in_process(service: LocalVideojobs) -> Iterator[None]:
-    """Calls from the test itself reach the stack's tables and bucket, as the handlers do."""
-    get_settings.cache_clear()
-    aws.reset_clients()
-    yield
-    get_settings.cache_clear()
-    aws.reset_clients()
 
 
 @pytest.fixture
@@ -220,7 +174,7 @@ def test_a_jsonl_file_yields_one_video_per_valid_line_and_is_processed_once(
     service: LocalVideojobs,
     s3: Any,
     api: httpx.Client,
-    batch_events: Callable[[], list[dict[str, Any]]],
+    batch_events: EventProbe,
 ) -> None:
     # Given a JSONL file with valid lines, broken ones and a blank one
     bucket = service.state()["bucket"]
@@ -296,7 +250,7 @@ def test_a_jsonl_file_yields_one_video_per_valid_line_and_is_processed_once(
     assert len(listed["data"]) == 3
     assert dead_letters(service) == 0
     # ... and the batch was announced once, naming the file and its manifest
-    (event,) = [e for e in batch_events() if e["detail"]["batch_id"] == first["batch_id"]]
+    (event,) = [e for e in batch_events.drain() if e["detail"]["batch_id"] == first["batch_id"]]
     assert event["detail"]["total"] == 3
     assert event["detail"]["intake"] == {
         "source": f"s3://{bucket}/{key}",
