@@ -372,27 +372,38 @@ def test_a_body_longer_than_content_length_is_transient(make_client: ClientFacto
         (httpx.ReadTimeout("timed out"), "read_timeout"),
     ],
 )
+@pytest.mark.parametrize(
+    ("chunk_size", "handed_over"),
+    [(128, [128, 128]), (None, [100, 100, 100])],
+    ids=["chunks", "pass-through"],
+)
 def test_a_disconnect_mid_stream_is_transient(
-    make_client: ClientFactory, failure: httpx.TransportError, code: str
+    make_client: ClientFactory,
+    failure: httpx.TransportError,
+    code: str,
+    chunk_size: int | None,
+    handed_over: list[int],
 ) -> None:
-    # Given a body that breaks after 300 of its 1000 bytes
+    # Given a body that breaks after 300 of its 1000 bytes, sent in 100-byte pieces
     client = make_client(
         lambda _: mp4_response(split(body_of(300), 100), length=1000, fail=failure)
     )
 
-    # When it is streamed
+    # When it is streamed in whole chunks of 128 bytes, or piece by piece as it arrives
     received: list[bytes] = []
     with client.stream_content("video_123") as stream, pytest.raises(ProviderError) as caught:
-        for chunk in stream.iter_chunks(chunk_size=128):
+        for chunk in stream.iter_chunks(chunk_size=chunk_size):
             received.append(chunk)
 
-    # Then the failure is transient, chained, and only whole chunks were handed out
+    # Then the failure is transient and chained, and only what was whole before the break
+    # was handed out
     error = caught.value
     assert type(error) is ProviderTransientError
     assert error.code == code
     assert error.request_id == "req_dl"
     assert error.__cause__ is failure
-    assert [len(chunk) for chunk in received] == [128, 128]
+    assert [len(chunk) for chunk in received] == handed_over
+    assert stream.bytes_received == sum(handed_over)
 
 
 def test_pass_through_hands_over_a_short_body_then_fails(make_client: ClientFactory) -> None:
@@ -433,38 +444,6 @@ def test_pass_through_never_hands_over_bytes_beyond_content_length(
     assert caught.value.code == "truncated_body"
     assert [len(piece) for piece in received] == [100] * 5
     assert stream.bytes_received == 500
-
-
-@pytest.mark.parametrize(
-    ("failure", "code"),
-    [
-        (httpx.RemoteProtocolError("peer closed connection"), "remote_protocol_error"),
-        (httpx.ReadError("connection reset by peer"), "read_error"),
-        (httpx.ReadTimeout("timed out"), "read_timeout"),
-    ],
-)
-def test_a_disconnect_mid_stream_is_transient_in_pass_through(
-    make_client: ClientFactory, failure: httpx.TransportError, code: str
-) -> None:
-    # Given a body that breaks after 300 of its 1000 bytes
-    client = make_client(
-        lambda _: mp4_response(split(body_of(300), 100), length=1000, fail=failure)
-    )
-
-    # When it is streamed piece by piece
-    received: list[bytes] = []
-    with client.stream_content("video_123") as stream, pytest.raises(ProviderError) as caught:
-        for piece in stream.iter_chunks():
-            received.append(piece)
-
-    # Then the pieces before the break were handed over and the failure is transient, chained
-    error = caught.value
-    assert type(error) is ProviderTransientError
-    assert error.code == code
-    assert error.request_id == "req_dl"
-    assert error.__cause__ is failure
-    assert [len(piece) for piece in received] == [100, 100, 100]
-    assert stream.bytes_received == 300
 
 
 def test_a_compressed_body_is_decoded_in_pass_through(make_client: ClientFactory) -> None:
