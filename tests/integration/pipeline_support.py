@@ -1,6 +1,7 @@
 """What the integration tests share besides fixtures: the pipeline stack's parameters, a
-wait for a job to end, and the probe for published batch events. A module of its own, so
-that test modules import it by a name no other conftest.py shadows."""
+wait for a job to end, the probe for published batch events and a read of the semaphore.
+A module of its own, so that test modules import it by a name no other conftest.py
+shadows."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from videojobs_local.local import LocalVideojobs
 
 # Provider-side time runs 100x faster: a 4 s sora-2 video takes about 0.75 s to generate.
 PIPELINE_SPEED = 100.0
@@ -71,3 +74,17 @@ class EventProbe:
 
     def for_batch(self, batch_id: str) -> list[dict[str, Any]]:
         return [e for e in self.drain() if e["detail"].get("batch_id") == batch_id]
+
+
+def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
+    """The global concurrency semaphore as stored: slots in use, and their holders."""
+    item = (
+        service.stack.client("dynamodb")
+        .get_item(
+            TableName=service.state()["control_table"],
+            Key={"pk": {"S": "semaphore#jobs"}},
+            ConsistentRead=True,
+        )
+        .get("Item", {})
+    )
+    return int(item.get("in_flight", {}).get("N", "0")), set(item.get("holders", {}).get("SS", []))

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline_support import PIPELINE_SPEED
+from pipeline_support import PIPELINE_SPEED, semaphore
 
 from videojobs_local.local import LocalVideojobs
 
@@ -52,19 +52,6 @@ def submit_jobs(api: httpx.Client, count: int, label: str) -> list[dict[str, Any
 def execution_arn(service: LocalVideojobs, job_id: str) -> str:
     machine = str(service.state()["state_machine_arn"])
     return machine.replace(":stateMachine:", ":execution:") + ":" + job_id
-
-
-def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
-    item = (
-        service.stack.client("dynamodb")
-        .get_item(
-            TableName=service.state()["control_table"],
-            Key={"pk": {"S": "semaphore#jobs"}},
-            ConsistentRead=True,
-        )
-        .get("Item", {})
-    )
-    return int(item.get("in_flight", {}).get("N", "0")), set(item.get("holders", {}).get("SS", []))
 
 
 def jobs_waiting_in_index(service: LocalVideojobs) -> int:

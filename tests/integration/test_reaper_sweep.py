@@ -8,23 +8,11 @@ import time
 from pathlib import Path
 
 import httpx
+from pipeline_support import semaphore
 
 from videojobs_local.local import LocalVideojobs
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
-    item = (
-        service.stack.client("dynamodb")
-        .get_item(
-            TableName=service.state()["control_table"],
-            Key={"pk": {"S": "semaphore#jobs"}},
-            ConsistentRead=True,
-        )
-        .get("Item", {})
-    )
-    return int(item.get("in_flight", {}).get("N", "0")), set(item.get("holders", {}).get("SS", []))
 
 
 def test_the_scheduled_sweep_frees_a_leaked_slot_and_keeps_running_ones(
