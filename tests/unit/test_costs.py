@@ -160,7 +160,8 @@ def test_amounts_are_shown_with_cents_and_no_spurious_digits(micros: int, shown:
         (JobStatus.FAILED, None, True, 0),
         (JobStatus.CANCELLED, None, False, 0),
         (JobStatus.CANCELLED, None, True, 0),
-        (JobStatus.CANCELLED, "video_p", False, 0),
+        # The provider bills a video it started, cancelled or not.
+        (JobStatus.CANCELLED, "video_p", False, 400_000),
         (JobStatus.CANCELLED, "video_p", True, 400_000),
     ],
 )
@@ -175,8 +176,8 @@ def test_what_an_ended_job_costs(
     monkeypatch.setenv("BILL_FAILED_JOBS", "true" if bill_failed else "false")
     get_settings.cache_clear()
     job = make_job(status, provider_video_id=provider_video_id, cost_estimated_micros=400_000)
-    # Then completed costs its estimate; failed and cancelled cost nothing unless billed
-    # and the provider had made a video of it
+    # Then completed costs its estimate, and so does a job cancelled after the provider
+    # accepted it; failed costs nothing unless billed and the provider had made a video of it
     assert costs.settled_micros(job) == expected
 
 
@@ -533,3 +534,75 @@ def test_usage_adds_up_the_jobs_by_day_and_model(monkeypatch: pytest.MonkeyPatch
     assert (second.jobs, second.seconds, second.cost_usd) == (1, 12, 6.0)
     totals = report.totals
     assert (totals.jobs, totals.seconds, totals.cost_usd, totals.pending_usd) == (4, 16, 6.4, 0.4)
+
+
+# --- cancelled jobs on the ledgers -----------------------------------------------------------
+
+
+class _Provider:
+    def delete(self, video_id: str) -> None:
+        """The provider's copy is removed; it was billed all the same."""
+
+
+@pytest.fixture
+def cancelling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real cancel on moto tables, with the workflow, events and batch count stubbed."""
+    from videojobs import workflow
+    from videojobs.logic import cancel_job, provider_access
+
+    monkeypatch.setattr(workflow, "stop", lambda job_id, cause: True)
+    monkeypatch.setattr(eventbus, "publish_job_event", lambda job, event_type: None)
+    monkeypatch.setattr(cancel_job, "on_job_terminal", lambda job: None)
+    monkeypatch.setattr(provider_access, "get_provider", lambda **_: _Provider())
+    monkeypatch.setattr(tenants, "get_tenant", lambda tenant_id: None)
+    monkeypatch.setattr(
+        jobs_dal, "created_between", lambda tenant_id, start, end: iter([jobs_dal.get(JOB_1)])
+    )
+
+
+JOB_1 = f"video_{1:032x}"
+
+
+@pytest.mark.usefixtures("tables", "cancelling")
+@pytest.mark.parametrize("bill_failed", ["false", "true"])
+def test_a_job_cancelled_after_the_provider_accepted_it_is_spent_at_its_estimate(
+    monkeypatch: pytest.MonkeyPatch, bill_failed: str
+) -> None:
+    from videojobs.logic.cancel_job import cancel_job
+
+    # Given a $0.40 job reserved and accepted by the provider, whatever BillFailedJobs says
+    monkeypatch.setenv("BILL_FAILED_JOBS", bill_failed)
+    get_settings.cache_clear()
+    budgets.create_reserving(job_number(1), 400_000, charges())
+    jobs_dal.record_submission(JOB_1, "video_p", "in_progress")
+    # When its owner cancels it
+    cancelled = cancel_job("acme", JOB_1)
+    # Then it settles at its estimate: the provider bills the video it started
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.cost_settled_micros == 400_000
+    day = budgets.get_ledger("acme", "day", DAY)
+    assert (day.reserved_micros, day.spent_micros) == (0, 400_000)
+    # And the usage report shows it as spent, not pending
+    report = usage.usage_report("acme", UsageQuery(), today=TODAY)
+    assert (report.totals.cancelled, report.totals.cost_usd, report.totals.pending_usd) == (
+        1,
+        0.4,
+        0.0,
+    )
+    assert costs.budget_status("acme", now=NOW).daily.spent_usd == 0.4
+
+
+@pytest.mark.usefixtures("tables", "cancelling")
+def test_a_job_cancelled_before_submission_releases_its_reservation() -> None:
+    from videojobs.logic.cancel_job import cancel_job
+
+    # Given a $0.40 job reserved and still waiting for a slot
+    budgets.create_reserving(job_number(1), 400_000, charges())
+    # When its owner cancels it
+    cancelled = cancel_job("acme", JOB_1)
+    # Then it costs nothing and the whole reservation is back
+    assert cancelled.cost_settled_micros == 0
+    day = budgets.get_ledger("acme", "day", DAY)
+    assert (day.reserved_micros, day.spent_micros, day.committed_micros) == (0, 0, 0)
+    report = usage.usage_report("acme", UsageQuery(), today=TODAY)
+    assert (report.totals.cancelled, report.totals.cost_usd) == (1, 0.0)

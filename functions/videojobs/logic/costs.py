@@ -60,14 +60,18 @@ def estimate_micros(request: VideoRequest) -> int:
 def settled_micros(job: Job) -> int:
     """What an ended job costs.
 
-    Completed: its estimate (the price when it was submitted). Failed or cancelled: nothing,
-    unless ``bill_failed_jobs`` is on and the provider had already accepted the job (made a
-    video of it); then its estimate too.
+    Completed: its estimate (the price when it was submitted). Cancelled after the provider
+    accepted it (it has a provider video id): its estimate too, whatever ``bill_failed_jobs``
+    says, because the provider bills a video it started even when we stop waiting for it.
+    Cancelled before that: nothing. Failed: nothing, unless ``bill_failed_jobs`` is on and the
+    provider had accepted the job; then its estimate.
     """
     estimate = job.cost_estimated_micros or 0
     if job.status is JobStatus.COMPLETED:
         return estimate
     reached_provider = job.provider_video_id is not None
+    if job.status is JobStatus.CANCELLED and reached_provider:
+        return estimate
     if get_settings().bill_failed_jobs and reached_provider:
         return estimate
     return 0
@@ -184,8 +188,9 @@ def settle_cost(job: Job) -> Job:
 def release_reservation(job: Job) -> None:
     """Give back what an ended job reserved and did not spend (see :func:`settle_cost`).
 
-    The same once-per-job transaction as :func:`settle_cost`: a failed or cancelled job
-    settles at 0 (or its estimate, when failed jobs are billed) and the rest is released.
+    The same once-per-job transaction as :func:`settle_cost`: a failed job, or one cancelled
+    before the provider accepted it, settles at 0 (a failed one at its estimate when failed
+    jobs are billed) and the rest is released.
     """
     settle_cost(job)
 
