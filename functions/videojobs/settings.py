@@ -12,7 +12,7 @@ import os
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
 
 _Seconds = Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)]
 FirstCheckTable = dict[str, tuple[_Seconds, _Seconds]]
@@ -49,7 +49,8 @@ class Settings(BaseModel):
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     event_source: str = Field("videojobs", alias="EVENT_SOURCE")
     provider_secret_id: str = Field("videojobs/provider", alias="PROVIDER_SECRET_ID")
-    provider_base_url: str = Field("http://127.0.0.1:8765/v1", alias="PROVIDER_BASE_URL")
+    provider_base_url: str = Field("", alias="PROVIDER_BASE_URL")
+    """https outside the local stack (checked below); empty when no provider is configured."""
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
     max_concurrent_jobs: int = Field(5, ge=1, alias="MAX_CONCURRENT_JOBS")
     poll_interval_seconds: int = Field(15, ge=1, alias="POLL_INTERVAL_SECONDS")
@@ -77,6 +78,17 @@ class Settings(BaseModel):
             return {"*": (float(value), 0.0)}
         except ValueError:
             return json.loads(value)
+
+    @model_validator(mode="after")
+    def _provider_over_https(self) -> Settings:
+        """The provider key travels with every request: never over plain http in AWS."""
+        url = self.provider_base_url.strip()
+        if url and not self.local_mode and not url.lower().startswith("https://"):
+            raise ValueError(
+                "PROVIDER_BASE_URL (the ProviderBaseUrl parameter) must be an https URL; "
+                "only the local stack may use http"
+            )
+        return self
 
     def first_status_check(self, model: str, seconds: int) -> int:
         """Seconds after submission of the first status check when no webhook has come.

@@ -10,8 +10,12 @@ from typing import Any
 
 import pytest
 
-from videojobs.logic.callback_target import resolve_safe_addresses, validate_callback_url
-from videojobs.models.errors import InvalidRequestError
+from videojobs.logic.callback_target import (
+    provider_redirect_addresses,
+    resolve_safe_addresses,
+    validate_callback_url,
+)
+from videojobs.models.errors import InvalidRequestError, ProviderRejectedError
 from videojobs.settings import get_settings
 
 PUBLIC_V4 = "93.184.215.14"
@@ -92,6 +96,7 @@ def refused(url: str) -> InvalidRequestError:
         "https://v6.example.com/x",
         f"https://{PUBLIC_V4}/hook",
         f"https://[{PUBLIC_V6}]/hook",
+        "https://hooks.example.com:443/cb",
     ],
 )
 def test_https_urls_of_public_hosts_are_accepted(resolver: object, url: str) -> None:
@@ -108,6 +113,11 @@ def test_https_urls_of_public_hosts_are_accepted(resolver: object, url: str) -> 
         ("https://user:pass@hooks.example.com/", "invalid_callback_url"),
         ("https://token@hooks.example.com/", "invalid_callback_url"),
         ("https://hooks.example.com:99999/", "invalid_callback_url"),
+        ("https://hooks.example.com:22/", "invalid_callback_url"),
+        ("https://hooks.example.com:80/", "invalid_callback_url"),
+        ("https://hooks.example.com:6379/cb", "invalid_callback_url"),
+        ("https://hooks.example.com:8080/cb", "invalid_callback_url"),
+        ("http://hooks.example.com:443/", "invalid_callback_url"),
         ("https://[::1/", "invalid_callback_url"),
         ("https://hooks.example.com/a b", "invalid_callback_url"),
         ("https://hooks.example.com/\r\nX-Injected: 1", "invalid_callback_url"),
@@ -166,6 +176,12 @@ def test_local_mode_allows_http_to_loopback_only(
     assert refused("http://hooks.example.com/").code == "invalid_callback_url"
     assert refused("https://private.example.com/").code == "callback_url_forbidden"
     assert refused("http://mixed.example.com/").code == "invalid_callback_url"
+    assert refused("https://hooks.example.com:9000/").code == "invalid_callback_url"
+
+
+def test_a_refused_port_is_named_in_the_reason(resolver: object) -> None:
+    error = refused("https://hooks.example.com:2375/cb?token=s3cr3t")
+    assert error.message == "callback_url must use port 443 or 8443."
 
 
 def test_delivery_gets_the_addresses_to_connect_to(resolver: object) -> None:
@@ -194,3 +210,41 @@ def test_a_host_that_adds_a_private_address_to_its_answer_is_refused(
     # Then every address is judged, not just the first
     with pytest.raises(InvalidRequestError):
         resolve_safe_addresses("https://hooks.example.com/cb")
+
+
+# --- provider redirects ----------------------------------------------------------------------
+
+
+def test_a_provider_redirect_to_a_public_https_host_gets_its_checked_addresses(
+    resolver: object,
+) -> None:
+    assert provider_redirect_addresses("https", "dual.example.com", 443) == [PUBLIC_V4, PUBLIC_V6]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host"),
+    [
+        ("http", "hooks.example.com"),
+        ("https", "metadata.example.com"),
+        ("https", "169.254.169.254"),
+        ("https", "mixed.example.com"),
+        ("https", "private.example.com"),
+        ("https", "localhost"),
+        ("https", "nowhere.invalid"),
+    ],
+)
+def test_a_provider_redirect_off_the_public_internet_or_to_http_is_refused(
+    resolver: object, scheme: str, host: str
+) -> None:
+    with pytest.raises(ProviderRejectedError) as caught:
+        provider_redirect_addresses(scheme, host, 443)
+    assert caught.value.code == "redirect_refused"
+
+
+def test_local_mode_follows_provider_redirects_to_loopback_only(
+    resolver: object, deployed_settings: Callable[[], None]
+) -> None:
+    deployed_settings()
+    assert provider_redirect_addresses("http", "localhost", 8123) == ["127.0.0.1", "::1"]
+    with pytest.raises(ProviderRejectedError):
+        provider_redirect_addresses("http", "hooks.example.com", 80)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from videojobs.models.provider import (
     VideoPage,
     model_supports_size,
 )
+from videojobs.settings import Settings
 
 SECRET = "sk-models-test-SECRET-9d2b"
 
@@ -169,3 +171,31 @@ def test_config_refuses_an_empty_key(key: str) -> None:
 def test_config_refuses_credentials_in_the_url() -> None:
     with pytest.raises(ValidationError, match="must not carry credentials"):
         ProviderConfig(base_url="https://user:hunter2@x/v1", api_key=SecretStr(SECRET))
+
+
+# --- where the provider may be -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://provider.example.com/v1", "ftp://x/v1", "HTTP://a/v1"])
+def test_a_provider_base_url_that_is_not_https_is_refused_outside_the_local_stack(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    # Given a deployment whose ProviderBaseUrl is not https
+    monkeypatch.setenv("PROVIDER_BASE_URL", url)
+    monkeypatch.delenv("VIDEOJOBS_LOCAL_MODE", raising=False)
+    # Then the settings are refused, saying what to fix and never sending the key over it
+    with pytest.raises(ValidationError) as caught:
+        Settings.model_validate(dict(os.environ))
+    assert "must be an https URL" in str(caught.value)
+
+
+def test_the_local_stack_may_use_an_http_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVIDER_BASE_URL", "http://127.0.0.1:8765/v1")
+    monkeypatch.setenv("VIDEOJOBS_LOCAL_MODE", "true")
+    assert Settings.model_validate(dict(os.environ)).provider_base_url.startswith("http://")
+
+
+def test_an_https_provider_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVIDER_BASE_URL", "https://res.openai.azure.com/openai/v1")
+    monkeypatch.delenv("VIDEOJOBS_LOCAL_MODE", raising=False)
+    assert Settings.model_validate(dict(os.environ)).provider_base_url.startswith("https://")

@@ -7,7 +7,13 @@ multicast, reserved and unspecified addresses, including IPv4 addresses dressed 
 (mapped, 6to4, NAT64, Teredo). Every address a host resolves to must pass, not just the
 first, and delivery resolves again and connects only to the addresses that passed
 (:func:`resolve_safe_addresses`), so a DNS answer that changes after creation (rebinding)
-reaches nothing new. Error messages never echo the URL: its query may hold a token.
+reaches nothing new. Only https on port 443 or 8443 is accepted (the local stack alone may
+call back over http to this machine). Error messages never echo the URL: its query may hold a
+token.
+
+The same guard judges where the provider may redirect a content download
+(:func:`provider_redirect_addresses`): a CDN link is followed only to https on public
+addresses, and the download connects to the address that was checked.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import socket
 from urllib.parse import SplitResult, urlsplit
 
 from videojobs.models.api import CALLBACK_URL_MAX_CHARS
-from videojobs.models.errors import InvalidRequestError
+from videojobs.models.errors import InvalidRequestError, ProviderRejectedError
 from videojobs.settings import get_settings
 
 _PARAM = "callback_url"
+# Ports a callback may use: the standard https port and its usual alternative. Anything else
+# would let a caller aim our requests at arbitrary services of a public host.
+CALLBACK_PORTS = frozenset({443, 8443})
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -95,13 +104,12 @@ def _parse(url: str) -> tuple[SplitResult, str, int]:
     return parts, host, port or (443 if scheme == "https" else 80)
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
+def _lookup(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to (empty when it does not resolve)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise _invalid(
-            "callback_url's host does not resolve.", "callback_url_unresolvable"
-        ) from None
+        return []
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canonname, sockaddr in infos:
         # An IPv6 link-local answer may carry a zone ("fe80::1%eth0"); the address is what counts.
@@ -112,19 +120,30 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
             continue
         if address not in addresses:
             addresses.append(address)
+    return addresses
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    addresses = _lookup(host, port)
     if not addresses:
         raise _invalid("callback_url's host does not resolve.", "callback_url_unresolvable")
     return addresses
 
 
+def _local_loopback(addresses: list[IPAddress]) -> bool:
+    """Only the local stack talks to this machine, and plain http is fine there."""
+    return get_settings().local_mode and all(_is_loopback(a) for a in addresses)
+
+
 def _checked_addresses(url: str) -> tuple[str, list[IPAddress]]:
     parts, host, port = _parse(url)
     addresses = _resolve(host, port)
-    if get_settings().local_mode and all(_is_loopback(a) for a in addresses):
-        # Only the local stack delivers to this machine, and plain http is fine there.
+    if _local_loopback(addresses):
         return parts.geturl(), addresses
     if parts.scheme.lower() != "https":
         raise _invalid("callback_url must be an https URL.")
+    if port not in CALLBACK_PORTS:
+        raise _invalid("callback_url must use port 443 or 8443.")
     if any(_forbidden(address) for address in addresses):
         raise _invalid(
             "callback_url must resolve to public internet addresses only (not private, "
@@ -137,8 +156,8 @@ def _checked_addresses(url: str) -> tuple[str, list[IPAddress]]:
 def validate_callback_url(url: str) -> str:
     """``url`` if callbacks may be sent there; otherwise :class:`InvalidRequestError`.
 
-    Rules: https (http only to loopback, and only in local mode); no user info; at most
-    2048 characters; every address the host resolves to is a public one.
+    Rules: https on port 443 or 8443 (http only to loopback, and only in local mode); no user
+    info; at most 2048 characters; every address the host resolves to is a public one.
     """
     checked, _ = _checked_addresses(url)
     return checked
@@ -152,4 +171,29 @@ def resolve_safe_addresses(url: str) -> list[str]:
     URL's host in ``Host`` and SNI), never to a fresh resolution of the name.
     """
     _, addresses = _checked_addresses(url)
+    return [str(address) for address in addresses]
+
+
+def provider_redirect_addresses(scheme: str, host: str, port: int) -> list[str]:
+    """The checked addresses to connect to for a provider redirect to ``host``.
+
+    A content download may be redirected (to a CDN, say); it is followed only to https and
+    only when every address the host resolves to is a public one, under the same rules as
+    callbacks (loopback over http too in local mode). Raises :class:`ProviderRejectedError`
+    (code ``redirect_refused``) otherwise: the provider's answer cannot be used.
+    """
+    addresses = _lookup(host, port)
+    if addresses and _local_loopback(addresses):
+        return [str(address) for address in addresses]
+    if scheme.lower() != "https":
+        raise ProviderRejectedError(
+            "The provider redirected a download to a URL that is not https.",
+            code="redirect_refused",
+        )
+    if not addresses or any(_forbidden(address) for address in addresses):
+        raise ProviderRejectedError(
+            "The provider redirected a download to a host that does not resolve to public "
+            "internet addresses only.",
+            code="redirect_refused",
+        )
     return [str(address) for address in addresses]
