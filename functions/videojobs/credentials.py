@@ -1,14 +1,19 @@
 """Secrets Manager access (Powertools parameters, cached in memory for a few minutes).
 
-The secret is one JSON document::
+The provider's credentials are two secrets, so that each function's role can read only the
+one it uses (the webhook function verifies signatures and never reads the key):
 
-    {"provider_api_key": "...", "provider_webhook_secret": "whsec_..."}
+- the API key secret, ``{"provider_api_key": "..."}`` (``PROVIDER_API_KEY_SECRET_ID``);
+- the webhook-signing secret, ``{"provider_webhook_secret": "whsec_..."}``
+  (``PROVIDER_WEBHOOK_SECRET_ID``), which may also be a list, to accept two secrets during a
+  rotation.
 
-``provider_webhook_secret`` may also be a list, to accept two secrets during a rotation.
 Values are wrapped in ``SecretStr`` so that no repr, log line or error shows them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -16,10 +21,15 @@ from videojobs import aws
 from videojobs.settings import get_settings
 
 
-class ProviderSecret(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+class ProviderKeySecret(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     provider_api_key: SecretStr
+
+
+class ProviderWebhookSecret(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
     provider_webhook_secret: SecretStr | list[SecretStr] | None = None
 
     def webhook_secrets(self) -> list[str]:
@@ -31,10 +41,21 @@ class ProviderSecret(BaseModel):
         return [item.get_secret_value() for item in items if item.get_secret_value()]
 
 
-def provider_secret() -> ProviderSecret:
-    """The provider credentials, from Secrets Manager through the Powertools cache."""
-    settings = get_settings()
-    raw = aws.secrets_provider().get(
-        settings.provider_secret_id, transform="json", max_age=settings.secret_cache_seconds
+def _read(secret_id: str) -> Any:
+    return aws.secrets_provider().get(
+        secret_id, transform="json", max_age=get_settings().secret_cache_seconds
     )
-    return ProviderSecret.model_validate(raw)
+
+
+def provider_api_key() -> SecretStr:
+    """The provider key, from its own secret through the Powertools cache."""
+    return ProviderKeySecret.model_validate(
+        _read(get_settings().provider_api_key_secret_id)
+    ).provider_api_key
+
+
+def provider_webhook_secrets() -> list[str]:
+    """Every provider webhook-signing secret currently accepted (empty when none is set)."""
+    return ProviderWebhookSecret.model_validate(
+        _read(get_settings().provider_webhook_secret_id)
+    ).webhook_secrets()

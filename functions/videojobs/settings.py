@@ -1,7 +1,7 @@
 """Every setting the functions read, in one place.
 
 Values come from the Lambda environment that template.yaml sets; nothing reads ``os.environ``
-at import time. Secrets are not settings: they come from Secrets Manager (see ``secrets.py``).
+at import time. Secrets are not settings: they come from Secrets Manager (see ``credentials.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,12 @@ class Settings(BaseModel):
     state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     event_source: str = Field("videojobs", alias="EVENT_SOURCE")
-    provider_secret_id: str = Field("videojobs/provider", alias="PROVIDER_SECRET_ID")
+    provider_api_key_secret_id: str = Field(
+        "videojobs/provider-api-key", alias="PROVIDER_API_KEY_SECRET_ID"
+    )
+    provider_webhook_secret_id: str = Field(
+        "videojobs/provider-webhook", alias="PROVIDER_WEBHOOK_SECRET_ID"
+    )
     provider_base_url: str = Field("", alias="PROVIDER_BASE_URL")
     """https outside the local stack (checked below); empty when no provider is configured."""
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")

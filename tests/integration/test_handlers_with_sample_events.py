@@ -71,13 +71,13 @@ def _reset_caches() -> None:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalStack]:
-    secret = json.dumps(
-        {"provider_api_key": "sk-never-used", "provider_webhook_secret": WEBHOOK_SECRET}
-    )
     with LocalStack(
         ROOT / "template.yaml",
         parameter_overrides=PARAMETERS,
-        secret_values={"ProviderSecret": secret},
+        secret_values={
+            "ProviderApiKeySecret": json.dumps({"provider_api_key": "sk-never-used"}),
+            "ProviderWebhookSecret": json.dumps({"provider_webhook_secret": WEBHOOK_SECRET}),
+        },
     ) as stack:
         _reset_caches()
         aws.dynamodb().Table(get_settings().control_table).put_item(

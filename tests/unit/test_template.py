@@ -183,3 +183,127 @@ def test_the_provider_webhook_route_skips_the_api_key_authorizer() -> None:
 def test_no_managed_full_access_policies() -> None:
     text = (ROOT / "template.yaml").read_text()
     assert "FullAccess" not in text
+
+
+# --- least privilege -------------------------------------------------------------------------
+
+_BUCKET_WIDE_POLICY_TEMPLATES = {
+    "S3CrudPolicy",
+    "S3ReadPolicy",
+    "S3WritePolicy",
+    "S3FullAccessPolicy",
+}
+_OBJECT_ARN = re.compile(r"^arn:\$\{AWS::Partition\}:s3:::\$\{AssetsBucket\}/([a-z]+)/\*$")
+_BUCKET_ARN = "arn:${AWS::Partition}:s3:::${AssetsBucket}"
+# What each function does in the assets bucket, by prefix, as the code needs it.
+_S3_GRANTS: dict[str, dict[str, set[str]]] = {
+    "ApiFunction": {
+        "inputs": {"s3:PutObject", "s3:DeleteObject"},
+        "videos": {"s3:GetObject", "s3:DeleteObject"},
+        "results": {"s3:PutObject"},
+    },
+    "SubmitFunction": {"inputs": {"s3:GetObject"}},
+    "StoreFunction": {
+        "videos": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject", "s3:DeleteObject"}
+    },
+    "FinalizeFunction": {"results": {"s3:PutObject"}},
+    "FailFunction": {"results": {"s3:PutObject"}},
+    "ReaperFunction": {"results": {"s3:PutObject"}},
+    "IntakeFunction": {
+        "intake": {"s3:GetObject", "s3:GetObjectVersion"},
+        "results": {"s3:PutObject"},
+    },
+    "NotifyFunction": {"videos": {"s3:GetObject"}},
+}
+# Listing, by the prefixes a function may list. None: unconditional, which only intake needs
+# (a GetObject of a missing file answers 404 rather than 403 only with an unconditional
+# s3:ListBucket, and intake reads files that may be gone and an optional _defaults.json).
+_S3_LISTING: dict[str, set[str] | None] = {
+    "ApiFunction": {"inputs/*", "videos/*"},
+    "StoreFunction": {"videos/*"},
+    "IntakeFunction": None,
+}
+
+
+def _statements(function: str) -> list[dict[str, Any]]:
+    found = []
+    for policy in FUNCTIONS[function]["Properties"].get("Policies", []):
+        found.extend(policy.get("Statement", []))
+    return found
+
+
+def _sub_text(value: Any) -> str:
+    return str(value["Fn::Sub"]) if isinstance(value, dict) and "Fn::Sub" in value else str(value)
+
+
+def _s3_grants(function: str) -> tuple[dict[str, set[str]], list[dict[str, Any]]]:
+    """(actions by object prefix, bucket-level statements) of a function's S3 statements."""
+    by_prefix: dict[str, set[str]] = {}
+    bucket_level = []
+    for statement in _statements(function):
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(a.startswith("s3:") for a in actions):
+            continue
+        resources = statement["Resource"]
+        for resource in resources if isinstance(resources, list) else [resources]:
+            text = _sub_text(resource)
+            match = _OBJECT_ARN.match(text)
+            if match:
+                by_prefix.setdefault(match.group(1), set()).update(actions)
+            else:
+                assert text == _BUCKET_ARN, f"{function}: S3 resource {text} is not a prefix"
+                bucket_level.append(statement)
+    return by_prefix, bucket_level
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_no_function_has_a_bucket_wide_s3_grant(function: str) -> None:
+    policies = FUNCTIONS[function]["Properties"].get("Policies", [])
+    # No SAM policy template that covers the whole bucket
+    for policy in policies:
+        assert not (_BUCKET_WIDE_POLICY_TEMPLATES & set(policy)), f"{function}: {policy}"
+    by_prefix, bucket_level = _s3_grants(function)
+    # Object actions only on the prefixes the function works on, and only the actions it needs
+    assert by_prefix == _S3_GRANTS.get(function, {})
+    # Listing only where needed, held to a prefix except where justified above
+    listing = _S3_LISTING.get(function, set())
+    for statement in bucket_level:
+        assert statement["Action"] == ["s3:ListBucket"]
+        condition = statement.get("Condition")
+        if listing is None:
+            assert condition is None
+        else:
+            assert condition == {"StringLike": {"s3:prefix": sorted(listing)}}
+    assert bool(bucket_level) == (function in _S3_LISTING)
+
+
+def _secrets_read(function: str) -> set[str]:
+    read = set()
+    for policy in FUNCTIONS[function]["Properties"].get("Policies", []):
+        spec = policy.get("AWSSecretsManagerGetSecretValuePolicy")
+        if spec is not None:
+            read.add(spec["SecretArn"]["Ref"])
+    return read
+
+
+def test_the_webhook_function_reads_the_webhook_secret_and_never_the_provider_key() -> None:
+    # Given the provider credentials as two secrets
+    assert RESOURCES["ProviderApiKeySecret"]["Type"] == "AWS::SecretsManager::Secret"
+    assert RESOURCES["ProviderWebhookSecret"]["Type"] == "AWS::SecretsManager::Secret"
+    # Then the internet-facing webhook function may read the signing secret only
+    assert _secrets_read("ProviderWebhookFunction") == {"ProviderWebhookSecret"}
+    text = json.dumps(FUNCTIONS["ProviderWebhookFunction"]["Properties"].get("Policies", []))
+    assert "ProviderApiKeySecret" not in text
+    # And the key is read only by the functions that call the provider
+    key_readers = {name for name in FUNCTIONS if "ProviderApiKeySecret" in _secrets_read(name)}
+    assert key_readers == {
+        "SubmitFunction",
+        "CheckFunction",
+        "StoreFunction",
+        "FailFunction",
+        "ApiFunction",
+        "IntakeFunction",
+    }
+    webhook_readers = {name for name in FUNCTIONS if "ProviderWebhookSecret" in _secrets_read(name)}
+    assert webhook_readers == {"ProviderWebhookFunction"}

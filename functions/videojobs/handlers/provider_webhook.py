@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
 from videojobs import standard_webhooks
-from videojobs.credentials import provider_secret
+from videojobs.credentials import provider_webhook_secrets
 from videojobs.dal import control
 from videojobs.logic.apply_provider_status import apply_webhook
 from videojobs.models.errors import InvalidWebhookSignatureError
@@ -66,7 +66,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if len(body) > _MAX_BODY_BYTES:
         return _error(413, "The webhook body is too large.", "body_too_large")
     try:
-        webhook_id = standard_webhooks.verify(body, headers, provider_secret().webhook_secrets())
+        webhook_id = standard_webhooks.verify(body, headers, provider_webhook_secrets())
     except InvalidWebhookSignatureError as exc:
         logger.warning("webhook rejected", extra={"reason": str(exc)})
         return _error(401, f"Webhook verification failed: {exc}.", "invalid_signature")

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from videojobs.credentials import provider_secret
+from videojobs.credentials import provider_api_key
 from videojobs.dal.rate_limit import TokenBucket
 from videojobs.models.errors import ProviderThrottledError
 from videojobs.models.provider import (
@@ -167,7 +167,7 @@ def _client() -> VideoProvider:
     """The plain client for the current settings and secret (reused across invocations)."""
     global _cached
     settings = get_settings()
-    key = provider_secret().provider_api_key
+    key = provider_api_key()
     fingerprint = hashlib.sha256(
         f"{settings.provider_base_url}|{settings.provider_auth_style}|{key.get_secret_value()}".encode()
     ).hexdigest()

@@ -2,7 +2,7 @@
 
 This is the wiring behind ``videojobs local up``, ``make demo`` and the integration tests:
 the emulator plays the provider (its webhooks point at the local webhook route), the stack's
-provider secret holds the emulator's key and webhook secret, and one tenant key is seeded.
+provider secrets hold the emulator's key and webhook secret, and one tenant key is seeded.
 """
 
 from __future__ import annotations
@@ -112,17 +112,15 @@ def run_local(
     }
     with EmulatorServer(emulator_config) as emulator:
         overrides["ProviderBaseUrl"] = overrides["ProviderBaseUrl"] or emulator.api_url
-        secret = json.dumps(
-            {
-                "provider_api_key": emulator_config.api_key,
-                "provider_webhook_secret": webhook_secret,
-            }
-        )
+        secrets_ = {
+            "ProviderApiKeySecret": json.dumps({"provider_api_key": emulator_config.api_key}),
+            "ProviderWebhookSecret": json.dumps({"provider_webhook_secret": webhook_secret}),
+        }
         stack = LocalStack(
             template,
             parameter_overrides=overrides,
             api_port=api_port,
-            secret_values={"ProviderSecret": secret},
+            secret_values=secrets_,
             # Handlers reach moto over HTTP, so presigned S3 URLs work from any client.
             route_clients_via_server=True,
         )
