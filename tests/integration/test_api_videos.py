@@ -150,6 +150,35 @@ def test_the_default_listing_is_newest_first_with_full_video_objects(
     assert set(completed["assets"]) == {"video", "thumbnail", "spritesheet"}
 
 
+def test_answers_carrying_download_links_are_never_cached_and_download_as_attachments(
+    listed_jobs: list[dict[str, Any]], lister: httpx.Client
+) -> None:
+    # Given a completed job
+    job_id = next(j["id"] for j in listed_jobs if j["status"] == "completed")
+    # When it is read, listed, and its content asked for
+    read = lister.get(f"/videos/{job_id}")
+    listed = lister.get("/videos", params={"limit": 2})
+    content = lister.get(f"/videos/{job_id}/content", params={"variant": "thumbnail"})
+    # Then no answer may be stored by a cache: they carry presigned links
+    for response in (read, listed, content):
+        assert response.headers["cache-control"] == "no-store", response.request.url
+    assert content.status_code == 302
+    # And each link downloads as an attachment named after the job, of its variant's type
+    expected = {
+        "video": ("video/mp4", f"{job_id}.mp4"),
+        "thumbnail": ("image/webp", f"{job_id}_thumbnail.webp"),
+        "spritesheet": ("image/jpeg", f"{job_id}_spritesheet.jpg"),
+    }
+    links = dict(read.json()["assets"])
+    links["thumbnail (content)"] = content.headers["location"]
+    for name, url in links.items():
+        kind, filename = expected[name.split(" ")[0]]
+        download = httpx.get(url, timeout=30)
+        assert download.status_code == 200, name
+        assert download.headers["content-type"] == kind, name
+        assert download.headers["content-disposition"] == f'attachment; filename="{filename}"'
+
+
 def test_status_filter_lists_only_jobs_in_that_status(
     listed_jobs: list[dict[str, Any]], lister: httpx.Client
 ) -> None:

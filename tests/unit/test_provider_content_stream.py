@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from videojobs.logic.callback_target import provider_redirect_addresses
 from videojobs.models.errors import (
     ProviderAuthError,
     ProviderError,
@@ -25,7 +26,8 @@ from videojobs.models.errors import (
 )
 from videojobs.models.provider import AuthStyle, ProviderConfig
 from videojobs.providers import ContentStream
-from videojobs.providers.openai_videos import OpenAIVideosClient
+from videojobs.providers.openai_videos import OpenAIVideosClient, RedirectGuard
+from videojobs.settings import get_settings
 
 API_KEY = "sk-stream-test-KEY-77aa01"
 BASE_URL = "https://example.openai.azure.com/openai/v1"
@@ -52,6 +54,21 @@ class PieceStream(httpx.SyncByteStream):
         self.closed = True
 
 
+CDN_ADDRESS = "93.184.215.14"
+
+
+class FakeGuard:
+    """A redirect guard answering from a table, remembering what it was asked."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, str, int]] = []
+
+    def __call__(self, scheme: str, host: str, port: int) -> list[str]:
+        self.asked.append((scheme, host, port))
+        return self.answers[host]
+
+
 class Recorder:
     def __init__(self, respond: Handler) -> None:
         self.respond = respond
@@ -71,6 +88,7 @@ def make_client() -> Iterator[ClientFactory]:
         *,
         auth_style: AuthStyle = "bearer",
         transport: httpx.BaseTransport | None = None,
+        redirect_guard: RedirectGuard | None = None,
         **config: Any,
     ) -> OpenAIVideosClient:
         settings = ProviderConfig(
@@ -81,7 +99,7 @@ def make_client() -> Iterator[ClientFactory]:
         )
         if transport is None and handler is not None:
             transport = httpx.MockTransport(handler)
-        client = OpenAIVideosClient(settings, transport=transport)
+        client = OpenAIVideosClient(settings, transport=transport, redirect_guard=redirect_guard)
         clients.append(client)
         return client
 
@@ -573,24 +591,70 @@ def test_a_redirect_to_another_origin_does_not_carry_the_key(
 ) -> None:
     # Given a provider that redirects downloads to a CDN
     def respond(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "cdn.example.net":
+        if request.headers["host"] == "cdn.example.net":
             return mp4_response([b"movie"], length=5)
         return httpx.Response(302, headers={"location": "https://cdn.example.net/v/abc.mp4?sig=1"})
 
     recorder = Recorder(respond)
-    client = make_client(recorder, auth_style=auth_style)
+    guard = FakeGuard({"cdn.example.net": [CDN_ADDRESS]})
+    client = make_client(recorder, auth_style=auth_style, redirect_guard=guard)
 
     # When the content is streamed
     with client.stream_content("video_123") as stream:
         data = b"".join(stream.iter_chunks())
 
-    # Then the body comes from the CDN, which never saw the key
+    # Then the CDN was checked, and the body comes from the address checked for it (by name in
+    # Host and TLS), which never saw the key
     first, second = recorder.requests
     assert data == b"movie"
-    assert str(second.url) == "https://cdn.example.net/v/abc.mp4?sig=1"
+    assert guard.asked == [("https", "cdn.example.net", 443)]
+    assert str(second.url) == f"https://{CDN_ADDRESS}/v/abc.mp4?sig=1"
+    assert second.headers["host"] == "cdn.example.net"
+    assert second.extensions["sni_hostname"] == "cdn.example.net"
     assert {"authorization", "api-key"} & set(first.headers.keys())
     assert not {"authorization", "api-key"} & set(second.headers.keys())
     assert all(API_KEY not in value for value in second.headers.values())
+
+
+def test_without_a_guard_a_redirect_off_the_origin_is_refused(make_client: ClientFactory) -> None:
+    recorder = Recorder(
+        lambda request: httpx.Response(302, headers={"location": "https://cdn.example.net/x"})
+    )
+    client = make_client(recorder)
+
+    with pytest.raises(ProviderRejectedError) as caught, client.stream_content("video_123"):
+        pass
+
+    assert caught.value.code == "redirect_refused"
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://cdn.example.net/v/abc.mp4",
+        "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://10.0.0.5/v/abc.mp4",
+        "https://127.0.0.1:8443/v/abc.mp4",
+        "https://[::ffff:169.254.169.254]/v",
+        "ftp://cdn.example.net/v/abc.mp4",
+    ],
+)
+def test_a_redirect_to_plain_http_or_a_non_public_address_is_never_followed(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch, location: str
+) -> None:
+    # Given a provider (or whoever answers for it) redirecting a download inwards
+    monkeypatch.delenv("VIDEOJOBS_LOCAL_MODE", raising=False)
+    get_settings.cache_clear()
+    recorder = Recorder(lambda request: httpx.Response(302, headers={"location": location}))
+    client = make_client(recorder, redirect_guard=provider_redirect_addresses)
+
+    # When the content is streamed, then the redirect is refused and nothing else is asked
+    with pytest.raises(ProviderRejectedError) as caught, client.stream_content("video_123"):
+        pass
+    assert caught.value.code == "redirect_refused"
+    assert len(recorder.requests) == 1
+    get_settings.cache_clear()
 
 
 def test_a_same_origin_redirect_keeps_the_key(make_client: ClientFactory) -> None:

@@ -32,9 +32,18 @@ def error_response(
     )
 
 
+# Tenant answers are never stored by a browser, proxy or CDN: many carry presigned download
+# links (a video, a list, a batch, the content redirect), which are bearer credentials for as
+# long as they last, and all of them are one tenant's data.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 def json_response(model: BaseModel, status: int = 200) -> Response[str]:
     return Response(
-        status_code=status, content_type="application/json", body=model.model_dump_json()
+        status_code=status,
+        content_type="application/json",
+        body=model.model_dump_json(),
+        headers=dict(NO_STORE),
     )
 
 

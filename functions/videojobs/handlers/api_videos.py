@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import ValidationError
 
 from videojobs.dal import jobs
-from videojobs.handlers.api_common import checked_job_id, json_response, tenant_id
+from videojobs.handlers.api_common import NO_STORE, checked_job_id, json_response, tenant_id
 from videojobs.logic.apply_provider_status import refresh_progress
 from videojobs.logic.cancel_job import delete_job
 from videojobs.logic.video_view import video_resource
@@ -130,5 +130,5 @@ def get_content(video_id: str) -> Response[str]:
             f"Video '{video_id}' has no content (status: {job.status.value}).",
             code="video_failed" if job.status.is_terminal else "video_not_ready",
         )
-    url = assets.presigned_get_url(job.assets[chosen].key)
-    return Response(status_code=302, headers={"Location": url}, body="")
+    url = assets.asset_download_url(job.assets[chosen].key, job.job_id, chosen)
+    return Response(status_code=302, headers={"Location": url, **NO_STORE}, body="")

@@ -182,10 +182,11 @@ def provider_redirect_addresses(scheme: str, host: str, port: int) -> list[str]:
     callbacks (loopback over http too in local mode). Raises :class:`ProviderRejectedError`
     (code ``redirect_refused``) otherwise: the provider's answer cannot be used.
     """
-    addresses = _lookup(host, port)
+    https = scheme.lower() == "https"
+    addresses = _lookup(host, port) if https or get_settings().local_mode else []
     if addresses and _local_loopback(addresses):
         return [str(address) for address in addresses]
-    if scheme.lower() != "https":
+    if not https:
         raise ProviderRejectedError(
             "The provider redirected a download to a URL that is not https.",
             code="redirect_refused",

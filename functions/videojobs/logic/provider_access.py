@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from videojobs.credentials import provider_api_key
 from videojobs.dal.rate_limit import TokenBucket
+from videojobs.logic.callback_target import provider_redirect_addresses
 from videojobs.models.errors import ProviderThrottledError
 from videojobs.models.provider import (
     ContentVariant,
@@ -163,6 +164,12 @@ class RateLimitedProvider:
         logger.info("provider said 429; pausing every provider request", extra={"seconds": pause})
 
 
+def _redirect_guard(scheme: str, host: str, port: int) -> list[str]:
+    # Imported here, not at the top: only a redirected download needs it (cold start).
+
+    return provider_redirect_addresses(scheme, host, port)
+
+
 def _client() -> VideoProvider:
     """The plain client for the current settings and secret (reused across invocations)."""
     global _cached
@@ -181,7 +188,9 @@ def _client() -> VideoProvider:
             auth_style=settings.provider_auth_style,
             api_key=key,
         )
-        client = build_provider(config)
+        # A download redirected off the provider's origin (to a CDN) is held to the rules of
+        # callbacks: https, public addresses only, connecting to the address checked.
+        client = build_provider(config, redirect_guard=_redirect_guard)
         _cached = (fingerprint, client)
         return client
 

@@ -18,11 +18,6 @@ VARIANTS: tuple[ContentVariant, ...] = ("video", "thumbnail", "spritesheet")
 # bucket is busy; three downloads (360 s of waiting at most) stay well inside the store
 # function's 900-s timeout in template.yaml.
 DOWNLOAD_MAX_WAIT_SECONDS = 120.0
-_DEFAULT_TYPES: dict[ContentVariant, str] = {
-    "video": "video/mp4",
-    "thumbnail": "image/webp",
-    "spritesheet": "image/jpeg",
-}
 
 
 def store(job_id: str) -> Job:
@@ -48,7 +43,8 @@ def store(job_id: str) -> Job:
             stored[variant] = assets.store_stream(
                 assets.asset_key(job.tenant_id, job.job_id, variant),
                 stream.iter_chunks(),
-                content_type=stream.content_type or _DEFAULT_TYPES[variant],
+                # Fixed per variant: the provider's Content-Type is not ours to serve.
+                content_type=assets.CONTENT_TYPES[variant],
                 expected_bytes=stream.content_length,
             )
         logger.info(

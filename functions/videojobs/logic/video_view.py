@@ -19,7 +19,7 @@ def video_resource(job: Job) -> VideoResource:
     asset_urls = None
     if job.status is JobStatus.COMPLETED and job.assets and job.deleted_at is None:
         asset_urls = {
-            str(variant): assets.presigned_get_url(asset.key)
+            str(variant): assets.asset_download_url(asset.key, job.job_id, variant)
             for variant, asset in job.assets.items()
         }
     return VideoResource(

@@ -23,7 +23,7 @@ from videojobs.models.provider import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
 __all__ = ["ContentStream", "ProviderConfig", "VideoProvider", "build_provider"]
 
@@ -90,9 +90,17 @@ class VideoProvider(Protocol):
         ...
 
 
-def build_provider(config: ProviderConfig) -> VideoProvider:
-    """Build the provider client for ``config`` (the only protocol today: OpenAI Videos)."""
+def build_provider(
+    config: ProviderConfig,
+    *,
+    redirect_guard: Callable[[str, str, int], Sequence[str]] | None = None,
+) -> VideoProvider:
+    """Build the provider client for ``config`` (the only protocol today: OpenAI Videos).
+
+    ``redirect_guard`` judges a download redirected off the provider's origin (see
+    ``OpenAIVideosClient``); without one such a redirect is refused.
+    """
     # Imported here so that importing this package does not import httpx.
     from videojobs.providers.openai_videos import OpenAIVideosClient
 
-    return OpenAIVideosClient(config)
+    return OpenAIVideosClient(config, redirect_guard=redirect_guard)

@@ -33,7 +33,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from importlib import metadata
@@ -81,6 +81,10 @@ _REDACTED: Final = "[redacted]"
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+RedirectGuard = Callable[[str, str, int], Sequence[str]]
+"""Judges a redirect off the provider's origin: given (scheme, host, port), the addresses that
+may be connected to, or a ``ProviderError`` when the target may not be reached at all."""
 
 MODERATION_MODEL: Final = "omni-moderation-latest"
 
@@ -441,9 +445,16 @@ class OpenAIVideosClient:
     """
 
     def __init__(
-        self, config: ProviderConfig, *, transport: httpx.BaseTransport | None = None
+        self,
+        config: ProviderConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        redirect_guard: RedirectGuard | None = None,
     ) -> None:
         self._config = config
+        # Without a guard no redirect leaves the provider's origin: a download is only ever
+        # sent where a caller has checked it may go.
+        self._redirect_guard = redirect_guard
         self._scrub = _Redactor(config.api_key.get_secret_value())
         self._api_timeout = httpx.Timeout(
             connect=config.connect_timeout,
@@ -578,7 +589,9 @@ class OpenAIVideosClient:
         """Open ``GET /videos/{id}/content?variant=`` without reading the body.
 
         The response is closed when the block exits, read to the end or not. Redirects are
-        followed (to a CDN, say), but the key is only sent to the configured origin.
+        followed (to a CDN, say), but the key is only sent to the configured origin, and a
+        redirect off that origin only where the redirect guard allows (https, public
+        addresses), connecting to the address it checked.
         """
         http_request = self._http.build_request(
             "GET",
@@ -605,37 +618,59 @@ class OpenAIVideosClient:
         response = self._send(request)
         try:
             hops = 0
+            # Where the last request logically went: a guarded hop connects to an address, but
+            # a relative Location is relative to the name.
+            current = request.url
             while follow_redirects and response.status_code in _REDIRECT_STATUSES:
                 location = response.headers.get("location")
                 if location is None or hops >= _MAX_REDIRECTS:
                     break
                 hops += 1
-                target = response.url.join(location)
+                try:
+                    target = current.join(location)
+                except httpx.InvalidURL:
+                    break
                 response.close()
                 response = self._send(self._redirect(request, target))
+                current = target
             if not response.is_success:
                 raise self._error_from_response(response)
             yield response
         finally:
             response.close()
 
+    def _same_origin(self, url: httpx.URL) -> bool:
+        return (
+            url.scheme == self._root.scheme
+            and url.host == self._root.host
+            and url.port == self._root.port
+        )
+
     def _redirect(self, original: httpx.Request, target: httpx.URL) -> httpx.Request:
         headers = {k: v for k, v in original.headers.items() if k.lower() != "host"}
+        if self._same_origin(target):
+            return httpx.Request("GET", target, headers=headers, extensions=original.extensions)
+        if self._redirect_guard is None or target.scheme not in ("http", "https"):
+            raise ProviderRejectedError(
+                "The provider redirected a download off its origin, which is not followed.",
+                code="redirect_refused",
+            )
+        port = target.port or (443 if target.scheme == "https" else 80)
+        addresses = self._redirect_guard(target.scheme, target.host, port)
+        # Connect to the address that was checked, not to a fresh resolution of the name (a
+        # name re-resolving to a private address is never reached); Host and TLS (SNI and
+        # certificate) stay the URL's.
+        extensions = dict(original.extensions)
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        headers["Host"] = target.netloc.decode("ascii")
         return httpx.Request(
-            "GET",
-            target,
-            headers=headers,
-            extensions=original.extensions,
+            "GET", target.copy_with(host=addresses[0]), headers=headers, extensions=extensions
         )
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        same_origin = (
-            request.url.scheme == self._root.scheme
-            and request.url.host == self._root.host
-            and request.url.port == self._root.port
-        )
         try:
-            if same_origin:
+            if self._same_origin(request.url):
                 return self._http.send(request, stream=True)
             # Off-origin (a redirect target): no key, and strip one a caller may have copied.
             for name in ("authorization", "api-key"):

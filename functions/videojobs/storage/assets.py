@@ -33,6 +33,16 @@ FILE_NAMES: dict[ContentVariant, str] = {
 }
 
 
+# What each variant is, whatever the provider said: a stored type is served to browsers by
+# S3, so it must never be one a provider (or whoever answered for it) could choose, such as
+# text/html.
+CONTENT_TYPES: dict[ContentVariant, str] = {
+    "video": "video/mp4",
+    "thumbnail": "image/webp",
+    "spritesheet": "image/jpeg",
+}
+
+
 def asset_key(tenant_id: str, job_id: str, variant: ContentVariant) -> str:
     """Where a job's file lives: ``videos/<tenant>/<job>/<file>``."""
     return f"videos/{tenant_id}/{job_id}/{FILE_NAMES[variant]}"
@@ -127,12 +137,35 @@ def store_stream(
     )
 
 
-def presigned_get_url(key: str, *, filename: str | None = None, ttl: int | None = None) -> str:
+def download_name(job_id: str, variant: ContentVariant) -> str:
+    """The file name a download of a job's variant is saved as (``<job>.mp4``, ...)."""
+    if variant == "video":
+        return f"{job_id}.mp4"
+    return f"{job_id}_{FILE_NAMES[variant]}"
+
+
+def asset_download_url(key: str, job_id: str, variant: ContentVariant) -> str:
+    """A short-lived GET URL for a job's stored file, downloaded as an attachment of its
+    variant's type (S3 answers with these headers, whatever the object's metadata says)."""
+    return presigned_get_url(
+        key, filename=download_name(job_id, variant), content_type=CONTENT_TYPES[variant]
+    )
+
+
+def presigned_get_url(
+    key: str,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    ttl: int | None = None,
+) -> str:
     """A short-lived GET URL for one stored file."""
     settings = get_settings()
     params: dict[str, str] = {"Bucket": settings.bucket, "Key": key}
     if filename:
         params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+    if content_type:
+        params["ResponseContentType"] = content_type
     return str(
         aws.s3().generate_presigned_url(
             "get_object", Params=params, ExpiresIn=ttl or settings.asset_url_ttl_seconds
