@@ -79,6 +79,60 @@ def test_keys_that_are_not_job_files_are_ignored(key: str) -> None:
     assert isinstance(locate(key), Ignored)
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "intake/acme/../beta/shots.jsonl",
+        "intake/acme/a/../../beta/shots.jsonl",
+        "intake/acme//shots.jsonl",
+        "intake/acme/spring//shots.jsonl",
+        "intake/acme/./shots.jsonl",
+    ],
+)
+def test_keys_with_dot_dot_or_empty_folders_are_refused_with_a_safe_results_key(
+    key: str,
+) -> None:
+    where = locate(key)
+    assert isinstance(where, IntakeFile)
+    assert where.refusal is not None and "'..'" in where.refusal
+    assert where.manifest_key == "results/acme/shots.results.jsonl"
+
+
+@pytest.mark.parametrize("key", ["intake/../acme/shots.jsonl", "intake/./shots.jsonl"])
+def test_a_tenant_folder_of_dots_is_no_tenant_folder(key: str) -> None:
+    assert isinstance(locate(key), Ignored)
+
+
+def test_a_refused_key_gets_its_reason_in_the_results_and_nothing_is_read_or_created(
+    monkeypatch: pytest.MonkeyPatch, settings_for_sample_event: None
+) -> None:
+    from videojobs.logic import intake as logic
+    from videojobs.storage import assets
+
+    # Given a file dropped under a key that climbs out of its tenant folder
+    written: dict[str, bytes] = {}
+
+    def must_not_be_called(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a refused file is neither read nor turned into a batch")
+
+    monkeypatch.setattr(assets, "write_results", lambda key, body: written.update({key: body}))
+    monkeypatch.setattr(assets, "read_intake_object", must_not_be_called)
+    monkeypatch.setattr(assets, "read_small_object", must_not_be_called)
+    monkeypatch.setattr(logic, "open_intake_batch", must_not_be_called)
+    monkeypatch.setattr(logic, "_check_tenant", must_not_be_called)
+    ref = logic.S3ObjectRef(
+        bucket="videojobs-assets", key="intake/acme/../beta/shots.jsonl", etag="e", size=10
+    )
+    # When the intake processes it
+    result = logic.process_object(ref)
+    # Then it is rejected whole, with the reason in its results manifest
+    assert result is logic.IntakeResult.REJECTED
+    (key, body), *_ = written.items()
+    assert key == "results/acme/shots.results.jsonl"
+    [line] = [json.loads(text) for text in body.decode().splitlines()]
+    assert "'..'" in line["error"] and line["job_id"] is None
+
+
 def test_the_batch_id_is_a_stable_batch_id_of_the_content() -> None:
     first = intake_batch_id("bucket", "intake/acme/a.jsonl", "etag-1")
     assert is_batch_id(first)

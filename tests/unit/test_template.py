@@ -307,3 +307,62 @@ def test_the_webhook_function_reads_the_webhook_secret_and_never_the_provider_ke
     }
     webhook_readers = {name for name in FUNCTIONS if "ProviderWebhookSecret" in _secrets_read(name)}
     assert webhook_readers == {"ProviderWebhookFunction"}
+
+
+# --- intake writers ----------------------------------------------------------------------------
+
+
+def _bucket_policy(require_tag: str) -> list[dict[str, Any]]:
+    from videojobs_local.stack.template import PseudoParameters, ResourceRecord, load_template
+
+    template = load_template(
+        ROOT / "template.yaml",
+        parameter_overrides={
+            "ProviderBaseUrl": "https://provider.example.com/v1",
+            "IntakeWritersRequireTenantTag": require_tag,
+        },
+        pseudo=PseudoParameters(),
+    )
+    bucket = ResourceRecord(
+        "AssetsBucket", "AWS::S3::Bucket", "assets", {"Arn": "arn:aws:s3:::assets"}
+    )
+    resolver = template.resolver({"AssetsBucket": bucket})
+    policy = resolver.resolve(template.resources["AssetsBucketPolicy"]["Properties"])
+    statements: list[dict[str, Any]] = policy["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _put_denied(statements: list[dict[str, Any]], key: str, tenant_tag: str | None) -> bool:
+    """Whether an explicit Deny in the bucket policy refuses a PutObject of ``key``."""
+    import fnmatch
+
+    arn = f"arn:aws:s3:::assets/{key}"
+    for statement in statements:
+        if statement["Effect"] != "Deny" or "Condition" in statement:
+            continue
+        patterns = []
+        for pattern in statement["NotResource"]:
+            if "${aws:PrincipalTag/videojobs-tenant}" in pattern:
+                if tenant_tag is None:
+                    continue  # an absent tag matches nothing
+                pattern = pattern.replace("${aws:PrincipalTag/videojobs-tenant}", tenant_tag)
+            patterns.append(pattern)
+        if not any(fnmatch.fnmatchcase(arn, p) for p in patterns):
+            return True
+    return False
+
+
+def test_intake_writers_are_tied_to_their_tenant_folder_only_when_asked() -> None:
+    # By default the bucket policy only insists on TLS
+    assert [s["Sid"] for s in _bucket_policy("false")] == ["TlsOnly"]
+    # With IntakeWritersRequireTenantTag, a writer tagged videojobs-tenant=acme...
+    statements = _bucket_policy("true")
+    assert [s["Sid"] for s in statements] == ["TlsOnly", "IntakeWritersOwnTenantFolder"]
+    # ...may put files under its own folder, and the stack keeps writing its own prefixes
+    assert not _put_denied(statements, "intake/acme/spring/shots.jsonl", "acme")
+    for key in ("videos/acme/v/video.mp4", "inputs/acme/v/reference.png", "results/acme/x"):
+        assert not _put_denied(statements, key, None)
+    # ...but not under another tenant's, and an untagged writer not under intake/ at all
+    assert _put_denied(statements, "intake/beta/shots.jsonl", "acme")
+    assert _put_denied(statements, "intake/acmecorp/shots.jsonl", "acme")
+    assert _put_denied(statements, "intake/acme/shots.jsonl", None)

@@ -104,6 +104,14 @@ class IntakeFile:
     format: IntakeFormat
     manifest_key: str
     defaults_key: str
+    refusal: str | None = None
+    """Why the file is refused whole before it is read (its key is unsafe), or None."""
+
+
+# Segments a path-like reader would resolve (``a/../b``, ``a//b``, ``./a``): S3 keeps them
+# literally, but a tool that syncs the bucket to disk would not, so such a key could land a
+# file, or its results, in another folder than the one its key claims.
+_UNSAFE_SEGMENTS = frozenset({"", ".", ".."})
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ def locate(key: str) -> IntakeFile | Ignored:
     if not key.startswith(INTAKE_PREFIX):
         return Ignored("outside intake/")
     parts = key[len(INTAKE_PREFIX) :].split("/")
-    if len(parts) < 2 or not parts[0]:
+    if len(parts) < 2 or parts[0] in _UNSAFE_SEGMENTS:
         return Ignored("not inside a tenant folder (intake/<tenant_id>/...)")
     name = parts[-1]
     if name == DEFAULTS_FILE:
@@ -129,6 +137,19 @@ def locate(key: str) -> IntakeFile | Ignored:
     stem, dot, extension = name.rpartition(".")
     if not dot or not stem or extension.lower() not in FORMATS:
         return Ignored("not a .json, .jsonl, .csv or .txt file")
+    if any(part in _UNSAFE_SEGMENTS for part in parts[1:-1]):
+        # Refused, with its results beside the tenant's other results (a safe key).
+        return IntakeFile(
+            key=key,
+            tenant_id=parts[0],
+            format=FORMATS[extension.lower()],
+            manifest_key=f"{RESULTS_PREFIX}{parts[0]}/{stem}{MANIFEST_SUFFIX}",
+            defaults_key=f"{INTAKE_PREFIX}{parts[0]}/{DEFAULTS_FILE}",
+            refusal=(
+                "The file's key has an empty, '.' or '..' folder (such as '//' or '/../'); "
+                "put it under intake/<tenant_id>/ with plain folder names."
+            ),
+        )
     folder = "/".join(parts[:-1])
     return IntakeFile(
         key=key,
@@ -419,6 +440,8 @@ def _process(
     ref: S3ObjectRef, where: IntakeFile, lambda_context: LambdaContext | None
 ) -> IntakeResult:
     settings = get_settings()
+    if where.refusal is not None:
+        raise IntakeFileRejectedError(where.refusal)
     _check_tenant(where.tenant_id)
     if ref.size is not None and ref.size > settings.intake_max_file_bytes:
         raise _too_large(ref.size, settings.intake_max_file_bytes)
