@@ -42,6 +42,9 @@ class Settings(BaseModel):
     )
     """USD per generated second, by model and size."""
     bill_failed_jobs: bool = Field(False, alias="BILL_FAILED_JOBS")
+    deleted_job_retention_days: int = Field(30, ge=1, le=3650, alias="DELETED_JOB_RETENTION_DAYS")
+    """How long a deleted job's item (prompt, metadata, callback URL) is kept before it is
+    purged (the jobs table's TTL)."""
     intake_max_file_bytes: int = Field(5 * 1024 * 1024, ge=1, alias="INTAKE_MAX_FILE_BYTES")
     intake_max_lines: int = Field(500, ge=1, alias="INTAKE_MAX_LINES")
     bucket: str = Field("videojobs-assets", alias="ASSETS_BUCKET")

@@ -366,3 +366,14 @@ def test_intake_writers_are_tied_to_their_tenant_folder_only_when_asked() -> Non
     assert _put_denied(statements, "intake/beta/shots.jsonl", "acme")
     assert _put_denied(statements, "intake/acmecorp/shots.jsonl", "acme")
     assert _put_denied(statements, "intake/acme/shots.jsonl", None)
+
+
+def test_deleted_jobs_are_purged_by_the_jobs_table_ttl_after_the_retention_parameter() -> None:
+    from videojobs.dal.jobs import PURGE_AT
+
+    table = RESOURCES["JobsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": PURGE_AT, "Enabled": True}
+    parameter = TEMPLATE["Parameters"]["DeletedJobRetentionDays"]
+    assert (parameter["Default"], parameter["MinValue"]) == (30, 1)
+    environment = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["DELETED_JOB_RETENTION_DAYS"] == {"Ref": "DeletedJobRetentionDays"}

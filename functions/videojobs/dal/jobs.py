@@ -36,6 +36,11 @@ WAITING_INDEX = "by-waiting"
 # ``by-waiting`` index, so the index holds exactly the jobs in the queue.
 WAITING_FOR_SLOT = "slot"
 
+# The jobs table's TTL attribute: set when a job is deleted, so that its prompt, metadata and
+# callback URL are purged once the retention period has passed. TTL deletes late (up to days
+# after), so every read treats an item past its ``purge_at`` as gone.
+PURGE_AT = "purge_at"
+
 # Provider statuses in the order they can happen; a write only ever moves rightwards.
 PROVIDER_RANK = {"queued": 0, "in_progress": 1, "completed": 2, "failed": 2}
 
@@ -144,10 +149,17 @@ def create(job: Job) -> Job:
     return job
 
 
+def _purged(item: Mapping[str, Any]) -> bool:
+    """A deleted job past its retention: gone, even while DynamoDB has not removed it yet."""
+    purge_at = item.get(PURGE_AT)
+    return purge_at is not None and int(purge_at) <= _now()
+
+
 def get(job_id: str) -> Job:
-    """The job, read consistently; :class:`JobNotFoundError` when there is none."""
+    """The job, read consistently; :class:`JobNotFoundError` when there is none (or it was
+    deleted and its retention has passed)."""
     item = _table().get_item(Key={"job_id": job_id}, ConsistentRead=True).get("Item")
-    if item is None:
+    if item is None or _purged(item):
         raise JobNotFoundError(job_id)
     return from_item(item)
 
@@ -218,7 +230,7 @@ def list_for_tenant(
 def created_between(tenant_id: str, start: int, end: int) -> Iterator[Job]:
     """Every job of ``tenant_id`` created in ``[start, end)`` (epoch seconds), oldest first.
 
-    Deleted jobs are included: what they cost was spent all the same.
+    Deleted jobs are included (what they cost was spent all the same) until they are purged.
     """
     # created_key is "<12-digit created_at>#<job id>": the bare start and end prefixes
     # bound it, the end one from below, so BETWEEN is the half-open interval.
@@ -233,7 +245,7 @@ def created_between(tenant_id: str, start: int, end: int) -> Iterator[Job]:
     }
     while True:
         resp = _table().query(**query)
-        yield from (from_item(item) for item in resp.get("Items", []))
+        yield from (from_item(item) for item in resp.get("Items", []) if not _purged(item))
         last = resp.get("LastEvaluatedKey")
         if last is None:
             return
@@ -285,7 +297,10 @@ def find_by_provider_id(provider_video_id: str) -> Job | None:
     items = resp.get("Items", [])
     if not items:
         return None
-    return get(str(items[0]["job_id"]))
+    try:
+        return get(str(items[0]["job_id"]))
+    except JobNotFoundError:
+        return None
 
 
 def _update(
@@ -485,12 +500,18 @@ def claim_progress_check(job_id: str, min_interval: int) -> bool:
 
 
 def mark_deleted(job_id: str) -> Job:
-    """Hide a terminal job from its tenant for good (DELETE /v1/videos/{id})."""
+    """Hide a terminal job from its tenant for good (DELETE /v1/videos/{id}).
+
+    The item is kept for ``deleted_job_retention_days`` (usage still counts it), then purged
+    with its prompt, metadata and callback URL by the table's TTL on ``purge_at``.
+    """
     condition, names, values = _status_in(TERMINAL)
+    now = _now()
+    purge_at = now + get_settings().deleted_job_retention_days * 86_400
     try:
         return _update(
             job_id,
-            {"deleted_at": _now(), "updated_at": _now()},
+            {"deleted_at": now, "updated_at": now, PURGE_AT: purge_at},
             condition,
             values,
             names,
