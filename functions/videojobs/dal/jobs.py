@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -175,6 +176,25 @@ def get_for_tenant(tenant_id: str, job_id: str) -> Job:
     return job
 
 
+# DynamoDB reads a filtered listing in pages of evaluated items and filters afterwards, so a
+# filter that matches few of a tenant's many jobs would read all of them in one request. A
+# request reads at most this many pages of at least LIST_PAGE_ITEMS items; the caller then
+# gets what matched so far and a cursor to go on from.
+LIST_MAX_PAGES = 4
+LIST_PAGE_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a listing: the jobs, whether more may follow, and where it stopped."""
+
+    jobs: list[Job]
+    has_more: bool
+    last_id: str | None
+    """The id to continue after: the last job of the page, or, when the page stopped at the
+    read bound before it was full, the last job read (which may not match the filters)."""
+
+
 def list_for_tenant(
     tenant_id: str,
     *,
@@ -183,11 +203,14 @@ def list_for_tenant(
     descending: bool = True,
     status: JobStatus | None = None,
     batch_id: str | None = None,
-) -> tuple[list[Job], bool]:
+    max_pages: int | None = LIST_MAX_PAGES,
+) -> JobPage:
     """One page of a tenant's jobs (newest first by default) and whether more follow.
 
-    ``after`` is the last job of the previous page. Deleted jobs never appear; filters are
-    applied while paging, so a page is full unless the listing has ended.
+    ``after`` is the last job of the previous page (or the ``last_id`` of a page that stopped
+    early). Deleted jobs never appear; filters are applied while paging. A page is full unless
+    the listing has ended or ``max_pages`` DynamoDB pages were read first (None: no bound);
+    then it holds fewer jobs, maybe none, with ``has_more`` and ``last_id`` to go on from.
     """
     key_condition = "tenant_id = :t"
     values: dict[str, Any] = {":t": tenant_id}
@@ -216,15 +239,22 @@ def list_for_tenant(
             "job_id": after.job_id,
         }
     found: list[Job] = []
+    pages = 0
     while True:
-        query["Limit"] = max(limit + 1 - len(found), 1) * 2
+        query["Limit"] = max(limit + 1, LIST_PAGE_ITEMS)
         resp = _table().query(**query)
+        pages += 1
         found.extend(from_item(item) for item in resp.get("Items", []))
         last = resp.get("LastEvaluatedKey")
-        if len(found) > limit or last is None:
-            break
+        if len(found) > limit:
+            page = found[:limit]
+            return JobPage(jobs=page, has_more=True, last_id=page[-1].job_id)
+        if last is None:
+            return JobPage(jobs=found, has_more=False, last_id=found[-1].job_id if found else None)
+        if max_pages is not None and pages >= max_pages:
+            # Read enough for one request: hand back what matched and where to go on from.
+            return JobPage(jobs=found, has_more=True, last_id=str(last["job_id"]))
         query["ExclusiveStartKey"] = last
-    return found[:limit], len(found) > limit
 
 
 def created_between(tenant_id: str, start: int, end: int) -> Iterator[Job]:
@@ -250,6 +280,30 @@ def created_between(tenant_id: str, start: int, end: int) -> Iterator[Job]:
         if last is None:
             return
         query["ExclusiveStartKey"] = last
+
+
+def waiting_keys_up_to(created_key: str) -> list[str]:
+    """The ``created_key`` of every job waiting for a slot, oldest first, up to and including
+    ``created_key`` (one keys-only query, paged: its cost grows with the line, not the table)."""
+    query: dict[str, Any] = {
+        "IndexName": WAITING_INDEX,
+        "KeyConditionExpression": "waiting = :w AND created_key <= :last",
+        "ExpressionAttributeValues": {":w": WAITING_FOR_SLOT, ":last": created_key},
+        "ProjectionExpression": "created_key",
+    }
+    keys: list[str] = []
+    while True:
+        resp = _table().query(**query)
+        keys.extend(str(item["created_key"]) for item in resp.get("Items", []))
+        last = resp.get("LastEvaluatedKey")
+        if last is None:
+            return keys
+        query["ExclusiveStartKey"] = last
+
+
+def created_key(job: Job) -> str:
+    """The listing key of a job: creation time first, id as a tie-breaker."""
+    return f"{job.created_at:012d}#{job.job_id}"
 
 
 def queue_position(job: Job) -> int | None:

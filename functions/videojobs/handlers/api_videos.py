@@ -12,6 +12,7 @@ from videojobs.dal import jobs
 from videojobs.handlers.api_common import NO_STORE, checked_job_id, json_response, tenant_id
 from videojobs.logic.apply_provider_status import refresh_progress
 from videojobs.logic.cancel_job import delete_job
+from videojobs.logic.queue_position import queue_positions
 from videojobs.logic.video_view import video_resource
 from videojobs.models.api_list import LIST_LIMIT_MAX, ListVideosQuery, VideoDeleted, VideoList
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError
@@ -82,7 +83,7 @@ def list_videos() -> Response[str]:
     event = router.current_event
     tenant = tenant_id(event)
     query = _list_query(event)
-    found, has_more = jobs.list_for_tenant(
+    found = jobs.list_for_tenant(
         tenant,
         after=_cursor(tenant, query.after),
         limit=query.limit,
@@ -90,12 +91,14 @@ def list_videos() -> Response[str]:
         status=JobStatus(query.status) if query.status else None,
         batch_id=query.batch_id,
     )
-    # Listing never asks the provider for progress: a page would cost one call per job.
+    # Listing never asks the provider for progress: a page would cost one call per job. The
+    # queue positions are read once for the page, not once per job.
+    positions = queue_positions(found.jobs)
     page = VideoList(
-        data=[video_resource(job) for job in found],
-        first_id=found[0].job_id if found else None,
-        last_id=found[-1].job_id if found else None,
-        has_more=has_more,
+        data=[video_resource(job, positions) for job in found.jobs],
+        first_id=found.jobs[0].job_id if found.jobs else None,
+        last_id=found.last_id,
+        has_more=found.has_more,
     )
     return json_response(page)
 

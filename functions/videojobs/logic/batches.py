@@ -353,9 +353,9 @@ def _create(tenant_id: str, plan: BatchPlan) -> BatchResource:
 def _seal(batch: Batch, created: Sequence[Job]) -> None:
     """Shrink a half-created batch to the jobs that were stored, and settle it."""
     # The job whose creation failed may have been stored (and failed) without being returned.
-    stored, _ = jobs_dal.list_for_tenant(
-        batch.tenant_id, batch_id=batch.batch_id, limit=batch.total
-    )
+    stored = jobs_dal.list_for_tenant(
+        batch.tenant_id, batch_id=batch.batch_id, limit=batch.total, max_pages=None
+    ).jobs
     known = {job.job_id for job in created}
     job_ids = [job.job_id for job in created]
     job_ids += [job.job_id for job in reversed(stored) if job.job_id not in known]

@@ -3,6 +3,8 @@ carry, built in one place so the two can never disagree."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from videojobs.logic.costs import video_cost
 from videojobs.logic.queue_position import queue_position
 from videojobs.models.api import VideoErrorBody, VideoResource
@@ -10,11 +12,12 @@ from videojobs.models.job import Job, JobStatus
 from videojobs.storage import assets
 
 
-def video_resource(job: Job) -> VideoResource:
+def video_resource(job: Job, positions: Mapping[str, int | None] | None = None) -> VideoResource:
     """The Video resource of a job; asset links only once completed (and not deleted).
 
     The links are presigned afresh on every call: they are short-lived, and a callback retry
-    may come hours after the first attempt.
+    may come hours after the first attempt. ``positions``: queue positions computed once for
+    a whole listing (``queue_positions``); without them the job's own is read.
     """
     asset_urls = None
     if job.status is JobStatus.COMPLETED and job.assets and job.deleted_at is None:
@@ -37,6 +40,6 @@ def video_resource(job: Job) -> VideoResource:
         metadata=job.metadata,
         batch_id=job.batch_id,
         assets=asset_urls,
-        queue_position=queue_position(job),
+        queue_position=queue_position(job) if positions is None else positions.get(job.job_id),
         cost=video_cost(job),
     )
