@@ -169,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="handler log level (the LogLevel template parameter); default WARNING",
+        default="WARN",
+        choices=["DEBUG", "INFO", "WARN", "ERROR"],
+        help="handler log level (the LogLevel template parameter); default WARN",
     )
     up.set_defaults(func=cmd_local_up)
 
