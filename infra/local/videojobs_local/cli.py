@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from videojobs_local import cli_client, cli_keys
+from videojobs_local import cli_client, cli_keys, cli_status
 
 DEFAULT_STATE_FILE = ".local/stack.json"
 
@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_keys.register(commands)
     cli_client.register(commands)
+    cli_status.register(commands)
     return parser
 
 
