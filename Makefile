@@ -47,7 +47,7 @@ $(SAM_VENV)/.installed:
 # sam validate --lint (the SAM transform, then cfn-lint); not part of `make test`: the SAM CLI
 # is a large install, and tests/unit/test_template.py runs cfn-lint with the transform already.
 validate: $(SAM_VENV)/.installed
-	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -2,16 +2,17 @@
 
 The workflow steps (provider requests, S3 streaming, DynamoDB) and the notify function
 (callback POSTs) import this; the other handlers do not, to keep their cold starts short
-(figures in docs/performance.md). Creating the tracer patches boto3 and httpx, so every AWS
-call and HTTP request becomes an X-Ray subsegment; outside Lambda it is disabled and patches
-nothing.
+(figures in docs/performance.md). Creating the tracer patches botocore and httpx, so every
+AWS call and HTTP request becomes an X-Ray subsegment; only those two: patching everything
+the X-Ray SDK knows would import asyncio, sqlite3 and more at every cold start. Outside Lambda
+the tracer is disabled and patches nothing.
 """
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Tracer
 
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore", "httpx"))
 
 
 def annotate(job_id: str | None = None, correlation_id: str | None = None) -> None:
