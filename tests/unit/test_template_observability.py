@@ -292,3 +292,29 @@ def test_checkov_reports_no_failed_check() -> None:
         (c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]
     ]
     assert report["summary"]["passed"] > 0
+
+
+@pytest.mark.parametrize("level", PARAMETERS["LogLevel"]["AllowedValues"])
+def test_each_log_level_is_the_level_powertools_logs_at_in_lambda(
+    level: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from aws_lambda_powertools import Logger
+
+    # Given a function configured as template.yaml does: Lambda's ApplicationLogLevel (which
+    # Lambda passes as AWS_LAMBDA_LOG_LEVEL) and POWERTOOLS_LOG_LEVEL both from LogLevel
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", level)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", level)
+
+    # When Powertools builds its logger
+    logger = Logger(service=f"level-{level.lower()}")
+
+    # Then it logs from that level up
+    expected = {
+        "DEBUG": logging.DEBUG,
+        "INFO": logging.INFO,
+        "WARN": logging.WARNING,
+        "ERROR": logging.ERROR,
+    }
+    assert logger.log_level == expected[level]
