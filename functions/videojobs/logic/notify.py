@@ -38,9 +38,10 @@ EventType = Literal["video.completed", "video.failed", "video.cancelled", "batch
 # First retry after 30 s, then 60, 120, ... up to SQS's longest delay: about 100 attempts
 # over a 26-hour window, most of them 15 minutes apart.
 BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = callback_queue.MAX_DELAY_SECONDS
+
 # Carries the job's correlation id (the API request id that created it) on every callback.
 CORRELATION_HEADER = "x-correlation-id"
-BACKOFF_CAP_SECONDS = callback_queue.MAX_DELAY_SECONDS
 
 # Routing fields of a batch event's detail that its callback body does not repeat.
 _BATCH_DETAIL_ONLY = frozenset({"batch_id", "tenant_id", "has_callback_url"})
