@@ -8,7 +8,11 @@ VENV313 ?= .venv313
 STAMP313 := $(VENV313)/.installed
 PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.0/bin/python3) $(shell command -v python3.13 2>/dev/null))
 
-.PHONY: install demo test test-runtime lint typecheck bench clean
+# Scanners with dependency pins of their own, each in its own venv.
+CHECKOV_VENV ?= .venv-checkov
+SAM_VENV ?= .venv-sam
+
+.PHONY: install demo test test-runtime lint typecheck bench clean checkov validate
 
 install: $(STAMP)
 
@@ -21,7 +25,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/videojobs demo --out videos
 
-test: install test-runtime
+test: install checkov test-runtime
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q
@@ -40,9 +44,28 @@ $(STAMP313): pyproject.toml
 	$(VENV313)/bin/pip install --quiet -e '.[unit]'
 	touch $(STAMP313)
 
-lint: install
+lint: install checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
+# Every check that does not fit is skipped in template.yaml, with its reason.
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.140,<2'
+	touch $@
+
+# sam validate --lint (the SAM transform, then cfn-lint); not part of `make test`: the SAM CLI
+# is a large install, and tests/unit/test_template.py runs cfn-lint with the transform already.
+validate: $(SAM_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -51,4 +74,4 @@ bench: install
 	$(PY) bench/download.py
 
 clean:
-	rm -rf $(VENV) $(VENV313) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) $(CHECKOV_VENV) $(SAM_VENV) .local .pytest_cache .mypy_cache .ruff_cache

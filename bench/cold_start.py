@@ -24,7 +24,10 @@ Targets (exit 1 when one is missed or a handler cannot be imported):
 - every handler: ours <= 1.25 x deps (wall-clock medians);
 - ``videojobs.handlers.provider_webhook`` does not import ``httpx``.
 
-    .venv/bin/python bench/cold_start.py [--runs 15]
+    .venv/bin/python bench/cold_start.py [--runs 15] [--only videojobs.handlers.steps ...]
+
+Probes run with ``LAMBDA_TASK_ROOT`` set, so that Powertools Tracer (steps, notify) is enabled
+and patches at import as it does in Lambda.
 
 The interpreter that runs the bench is the one measured. The functions run on python3.13 with
 their runtime dependencies only; to measure that (see docs/performance.md):
@@ -54,6 +57,9 @@ TEMPLATE = REPO_ROOT / "template.yaml"
 MAX_OVERHEAD = 0.25
 NO_HTTPX = ("videojobs.handlers.provider_webhook",)
 OUR_PACKAGE = "videojobs"
+# What Powertools looks at to tell Lambda from elsewhere: with it, the Tracer patches botocore
+# and httpx at import as it does in Lambda (elsewhere it is disabled and costs less).
+LAMBDA_ENV = {"LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions")}
 
 # Runs in a fresh interpreter: imports argv[2:] and reports the times and what got imported.
 # With argv[1] == "tolerant" a module that cannot be imported on its own is skipped (some
@@ -153,7 +159,7 @@ class Prober:
     def run(
         self, names: list[str], *, tolerant: bool = False, write_bytecode: bool = False
     ) -> dict[str, Any]:
-        env = {**os.environ, "PYTHONPYCACHEPREFIX": str(self.cache)}
+        env = {**os.environ, **LAMBDA_ENV, "PYTHONPYCACHEPREFIX": str(self.cache)}
         if write_bytecode:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
         else:
@@ -177,7 +183,12 @@ class Prober:
                 shutil.rmtree(path, ignore_errors=True)
 
     def importtime(self, module: str) -> str:
-        env = {**os.environ, "PYTHONPYCACHEPREFIX": str(self.cache), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            **os.environ,
+            **LAMBDA_ENV,
+            "PYTHONPYCACHEPREFIX": str(self.cache),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         done = subprocess.run(  # noqa: S603 - our own interpreter
             [sys.executable, "-X", "importtime", "-c", f"import {module}"],
             check=True,
@@ -271,11 +282,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=15, help="measured imports per side (15)")
     parser.add_argument("--top", type=int, default=12, help="modules listed per miss (12)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="MODULE", help="measure only these handler modules"
+    )
     args = parser.parse_args(argv)
     if args.runs < 5:
         parser.error("--runs must be at least 5")
 
     modules = handler_modules()
+    if args.only:
+        unknown = sorted(set(args.only) - set(modules))
+        if unknown:
+            parser.error(f"not a handler module of template.yaml: {', '.join(unknown)}")
+        modules = [m for m in modules if m in args.only]
     runtime = lambda_runtime()
     this = f"python{sys.version_info.major}.{sys.version_info.minor}"
     if this != runtime:

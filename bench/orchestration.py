@@ -354,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
         "PollIntervalSeconds": str(poll_real),
         "MaxPollIntervalSeconds": str(max_poll_real),
         # The functions' INFO lines would bury the table; nothing measured depends on them.
-        "LogLevel": "WARNING",
+        "LogLevel": "WARN",
     }
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "

@@ -261,13 +261,16 @@ def test_create_video_sample_stores_a_queued_job_and_starts_its_execution(
     assert stored.tenant_id == "acme"
     assert stored.status is JobStatus.QUEUED
     assert stored.request.size == "1280x720"
-    # ... with its workflow started under the job's id
+    # ... with the API request's id as its correlation id ...
+    request_id = sample("api_create_video.json")["requestContext"]["requestId"]
+    assert stored.correlation_id == request_id
+    # ... and its workflow started under the job's id, carrying that correlation id
     described = local.client("stepfunctions").describe_execution(
         executionArn=workflow.execution_arn(video["id"])
     )
     assert described["name"] == video["id"]
     assert described["status"] == "RUNNING"
-    assert json.loads(described["input"]) == {"job_id": video["id"]}
+    assert json.loads(described["input"]) == {"job_id": video["id"], "correlation_id": request_id}
 
 
 def test_a_queued_job_retries_for_its_slot_less_and_less_often(
@@ -491,7 +494,7 @@ def test_submit_step_accepts_the_sample_and_answers_what_the_state_machine_reads
     job = queued_job()
     event = sample("step_submit.json")
     placeholder = event["job_id"]
-    event = {key: value.replace(placeholder, job.job_id) for key, value in event.items()}
+    event = json.loads(json.dumps(event).replace(placeholder, job.job_id))
     state = _submit_state()
     sent = {key.removesuffix(".$") for key in state["Parameters"]["Payload"]}
     assert set(event) == sent, "the sample must have the shape the ASL sends"

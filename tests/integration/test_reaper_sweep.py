@@ -70,3 +70,6 @@ def test_the_sample_scheduled_event_drives_the_sweep(service: LocalVideojobs) ->
     assert result.function_error is None
     assert ghost in result.json()["swept"]
     assert ghost not in semaphore(service)[1]
+    # ... and sampled the slot line for the dashboard (SlotsInUse, JobsWaiting), after the sweep
+    assert result.json()["slots_in_use"] == semaphore(service)[0]
+    assert result.json()["jobs_waiting"] == 0

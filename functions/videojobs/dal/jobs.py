@@ -82,6 +82,7 @@ def to_item(job: Job) -> dict[str, Any]:
         "deleted_at": job.deleted_at,
         "cost_estimated_micros": job.cost_estimated_micros,
         "cost_settled_micros": job.cost_settled_micros,
+        "correlation_id": job.correlation_id,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     if (
@@ -136,6 +137,7 @@ def from_item(item: Mapping[str, Any]) -> Job:
         deleted_at=data.get("deleted_at"),
         cost_estimated_micros=data.get("cost_estimated_micros"),
         cost_settled_micros=data.get("cost_settled_micros"),
+        correlation_id=data.get("correlation_id"),
     )
 
 
@@ -613,3 +615,21 @@ def record_assets(job_id: str, assets: Mapping[ContentVariant, StoredAsset]) -> 
                 f"job {job_id} finished before its assets were stored"
             ) from exc
         raise
+
+
+def count_waiting() -> int:
+    """How many jobs wait for a concurrency slot (a COUNT over the keys-only ``by-waiting``)."""
+    query: dict[str, Any] = {
+        "IndexName": WAITING_INDEX,
+        "KeyConditionExpression": "waiting = :w",
+        "ExpressionAttributeValues": {":w": WAITING_FOR_SLOT},
+        "Select": "COUNT",
+    }
+    waiting = 0
+    while True:
+        resp = _table().query(**query)
+        waiting += int(resp.get("Count", 0))
+        last = resp.get("LastEvaluatedKey")
+        if last is None:
+            return waiting
+        query["ExclusiveStartKey"] = last

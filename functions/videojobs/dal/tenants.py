@@ -161,3 +161,16 @@ def set_budgets(
             raise
         raise InvalidRequestError(f"No tenant '{tenant_id}'.", param="tenant_id") from exc
     return _from_item(item)
+
+
+def tenant_ids() -> list[str]:
+    """Every tenant id, sorted (a scan of the tenants table: one small item per tenant)."""
+    query: dict[str, Any] = {"ProjectionExpression": "tenant_id"}
+    found: list[str] = []
+    while True:
+        resp = _table().scan(**query)
+        found.extend(str(item["tenant_id"]) for item in resp.get("Items", []))
+        last = resp.get("LastEvaluatedKey")
+        if last is None:
+            return sorted(found)
+        query["ExclusiveStartKey"] = last

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from videojobs.logic import notify
 from videojobs.observability import logger, metrics
+from videojobs.tracing import tracer
 
 # An attempt may take ~25 s against a slow receiver (connect 5 s, then 10 s each way); with
 # less time left than this a message is put back rather than cut off mid-attempt.
@@ -38,6 +39,7 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=_record_handler, processor=processor, context=context

@@ -12,21 +12,29 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from videojobs.logic import apply_provider_status, finalize_job, store_assets, submit_job
 from videojobs.observability import logger, metrics
+from videojobs.tracing import annotate, tracer
 
 
 def _job_id(event: dict[str, Any]) -> str:
     job_id = str(event["job_id"])
     logger.append_keys(job_id=job_id)
+    # The ASL hands every task the execution's input, where the job's correlation id is.
+    correlation_id = (event.get("execution_input") or {}).get("correlation_id")
+    if correlation_id:
+        logger.set_correlation_id(str(correlation_id))
+    annotate(job_id, str(correlation_id) if correlation_id else None)
     return job_id
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def submit(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return submit_job.submit(_job_id(event)).model_dump()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def await_completion(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     woke = apply_provider_status.park(_job_id(event), str(event["task_token"]))
@@ -34,6 +42,7 @@ def await_completion(event: dict[str, Any], context: LambdaContext) -> dict[str,
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def check_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     interval = int(event.get("interval_seconds") or 1)
@@ -41,6 +50,7 @@ def check_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def store(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = store_assets.store(_job_id(event))
@@ -48,6 +58,7 @@ def store(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = finalize_job.finalize(_job_id(event))
@@ -55,6 +66,7 @@ def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = finalize_job.fail(_job_id(event), event.get("error"))

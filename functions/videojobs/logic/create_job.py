@@ -327,6 +327,8 @@ def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Jo
         metadata=resolved.metadata,
         callback_url=resolved.callback_url,
         batch_id=batch_id,
+        # The API request's id (API Gateway's); an intake line has its batch.
+        correlation_id=logger.get_correlation_id() or batch_id or job_id,
     )
     # Stored together with its budget reservation, or not at all (BudgetExceededError).
     job = costs.create_within_budget(job)
@@ -337,7 +339,7 @@ def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Jo
             # the workflow that reads it starts after.
             image, stored = resolved.image, job.request.input_reference
             assets.store_input(stored.key, image.data, image.content_type)
-        workflow.start(job.job_id, {"job_id": job.job_id})
+        workflow.start(job.job_id, {"job_id": job.job_id, "correlation_id": job.correlation_id})
     except ClientError as exc:
         # Never leave a queued job that nothing will ever run, or its budget held.
         _abandon(job)

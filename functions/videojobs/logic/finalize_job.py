@@ -150,6 +150,10 @@ def _end(job_id: str, to: JobStatus, fields: dict[str, Any], event: str, metric:
     # Before the event, so the event (and the callback) carries the settled cost.
     job = costs.settle_cost(job)
     metrics.add_metric(name=metric, unit="Count", value=1)
+    if to is JobStatus.COMPLETED and job.completed_at and job.submit_attempted_at:
+        # From the provider call to the files stored (the wait for a slot left out).
+        seconds = max(0, job.completed_at - job.submit_attempted_at)
+        metrics.add_metric(name="GenerationSeconds", unit="Seconds", value=seconds)
     eventbus.publish_job_event(job, event)
     _on_job_terminal(job)
     return job

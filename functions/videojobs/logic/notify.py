@@ -31,6 +31,7 @@ from videojobs.models.errors import BatchNotFoundError, InvalidRequestError, Job
 from videojobs.models.job import CallbackAttempt, Job
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
+from videojobs.tracing import annotate
 
 EventType = Literal["video.completed", "video.failed", "video.cancelled", "batch.completed"]
 
@@ -38,6 +39,9 @@ EventType = Literal["video.completed", "video.failed", "video.cancelled", "batch
 # over a 26-hour window, most of them 15 minutes apart.
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = callback_queue.MAX_DELAY_SECONDS
+
+# Carries the job's correlation id (the API request id that created it) on every callback.
+CORRELATION_HEADER = "x-correlation-id"
 
 # Routing fields of a batch event's detail that its callback body does not repeat.
 _BATCH_DETAIL_ONLY = frozenset({"batch_id", "tenant_id", "has_callback_url"})
@@ -194,6 +198,9 @@ def _attempt(task: CallbackTask, target: _Target, secret: str, now: int) -> Send
     except InvalidRequestError as exc:
         return SendResult(error=f"callback_url refused: {exc.message}")
     body, headers = signed_request(build_event(task, target.data), secret, timestamp=now)
+    if target.job is not None and target.job.correlation_id:
+        # Not signed: for matching the receiver's logs with ours, not for trusting.
+        headers = {**headers, CORRELATION_HEADER: target.job.correlation_id}
     result = SendResult(error="callback_url refused: it resolves to no address")
     for address in addresses:
         result = callback_sender.post(target.url, body, headers, address=address)
@@ -226,6 +233,9 @@ def deliver(task: CallbackTask, *, now: int | None = None) -> Outcome:
     target = _target(task)
     if target is None:
         return Outcome.NOT_REQUESTED
+    if target.job is not None and target.job.correlation_id:
+        logger.set_correlation_id(target.job.correlation_id)
+        annotate(target.job.job_id, target.job.correlation_id)
     current = int(time.time()) if now is None else now
     first = task.first_attempt_at or current
     tenant = tenants.get_tenant(target.tenant_id)

@@ -35,7 +35,7 @@ from videojobs.models.provider import (
     RetrievedVideo,
     VideoPage,
 )
-from videojobs.observability import logger
+from videojobs.observability import logger, metrics
 from videojobs.providers import ContentStream, VideoProvider, build_provider
 from videojobs.settings import get_settings
 
@@ -129,9 +129,11 @@ class RateLimitedProvider:
     def _request(self) -> Iterator[None]:
         """One provider request: a token first; a 429 from the provider pauses everyone."""
         self._take_token()
+        metrics.add_metric(name="ProviderRequests", unit="Count", value=1)
         try:
             yield
         except ProviderThrottledError as exc:
+            metrics.add_metric(name="ProviderThrottled", unit="Count", value=1)
             self._pause(exc.retry_after)
             raise
 

@@ -143,6 +143,9 @@ class Job(BaseModel):
     """Seconds x price when submitted (micro-dollars), reserved against the tenant's budgets."""
     cost_settled_micros: int | None = None
     """What the job cost once it ended (micro-dollars); set once, by ``logic.costs``."""
+    correlation_id: str | None = None
+    """The id that ties the job's log lines together: the API Gateway request id that created
+    it (or its intake batch); carried into its execution, every step and its callbacks."""
 
     @property
     def cost_estimated_usd(self) -> float | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from videojobs_local import cli_client, cli_keys
+from videojobs_local import cli_client, cli_keys, cli_status
 
 DEFAULT_STATE_FILE = ".local/stack.json"
 
@@ -169,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="handler log level (the LogLevel template parameter); default WARNING",
+        default="WARN",
+        choices=["DEBUG", "INFO", "WARN", "ERROR"],
+        help="handler log level (the LogLevel template parameter); default WARN",
     )
     up.set_defaults(func=cmd_local_up)
 
@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_keys.register(commands)
     cli_client.register(commands)
+    cli_status.register(commands)
     return parser
 
 

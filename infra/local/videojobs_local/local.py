@@ -59,6 +59,11 @@ class LocalVideojobs:
             "batches_table": ids["BatchesTable"],
             "callbacks_queue_url": ids["CallbacksQueue"],
             "state_machine_arn": ids["VideoJobStateMachine"],
+            "dead_letter_queues": {
+                name: url
+                for name, url in ids.items()
+                if name.endswith("DeadLetterQueue") and isinstance(url, str)
+            },
             "stack_name": self.stack.stack_name,
         }
 
