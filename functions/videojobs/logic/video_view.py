@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from videojobs.logic.costs import video_cost
 from videojobs.logic.queue_position import queue_position
+from videojobs.logic.status_reason import status_reason
 from videojobs.models.api import VideoErrorBody, VideoResource
 from videojobs.models.job import Job, JobStatus
 from videojobs.storage import assets
@@ -22,6 +23,7 @@ def video_resource(job: Job) -> VideoResource:
             str(variant): assets.presigned_get_url(asset.key)
             for variant, asset in job.assets.items()
         }
+    position = queue_position(job)
     return VideoResource(
         id=job.job_id,
         model=job.request.model,
@@ -37,6 +39,7 @@ def video_resource(job: Job) -> VideoResource:
         metadata=job.metadata,
         batch_id=job.batch_id,
         assets=asset_urls,
-        queue_position=queue_position(job),
+        queue_position=position,
+        status_reason=status_reason(job, position),
         cost=video_cost(job),
     )
