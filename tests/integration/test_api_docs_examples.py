@@ -166,6 +166,10 @@ def check_delete(outcome: Outcome) -> None:
     assert outcome.lines()[-1] == "404"
 
 
+def check_cancel(outcome: Outcome) -> None:
+    assert outcome.lines() == ["cancelled", "1"]
+
+
 def check_batch(outcome: Outcome) -> None:
     lines = outcome.lines()
     assert all(re.match(r"^vbatch_[0-9a-f]{32}$", line) for line in lines[:2])
@@ -255,6 +259,7 @@ CHECKS: dict[str, Callable[[Outcome], None]] = {
     "curl lifecycle": check_lifecycle,
     "curl list": check_list,
     "curl delete": check_delete,
+    "curl cancel": check_cancel,
     "curl batch": check_batch,
     "curl usage": check_usage,
     "python callbacks": check_callbacks,

@@ -41,6 +41,8 @@ class LocalVideojobs:
         ids = self.stack.stack.physical_ids
         return {
             "api_url": self.api_url,
+            "docs_url": self.api_url + "/docs",
+            "console_url": self.console_url,
             "api_key": self.api_key,
             "tenant_id": self.tenant_id,
             "webhook_secret": self.tenant_webhook_secret(),
@@ -61,6 +63,11 @@ class LocalVideojobs:
             "state_machine_arn": ids["VideoJobStateMachine"],
             "stack_name": self.stack.stack_name,
         }
+
+    @property
+    def console_url(self) -> str:
+        """The web console, served by the same API front beside ``/v1``."""
+        return self.api_url.rsplit("/", 1)[0] + "/console"
 
     def tenant_webhook_secret(self) -> str:
         """The secret that signs the seeded tenant's callbacks."""
