@@ -237,7 +237,8 @@ def check_cli_batch(outcome: Outcome) -> None:
     batch = json.loads((outcome.cwd / "batch.json").read_text())
     assert (batch["status"], batch["counts"]["completed"]) == ("completed", 2)
     assert batch["metadata"] == {"campaign": "autumn"}
-    assert len(list((outcome.cwd / "campaign").glob("video_*.mp4"))) == 2
+    saved = sorted(p.name for p in (outcome.cwd / "campaign").glob("*.mp4"))
+    assert saved == ["tiktok.mp4", "youtube.mp4"]
     assert f'"batch_id": "{batch["id"]}"' in outcome.stdout
 
 
