@@ -12,7 +12,7 @@ PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.0/bin/python3) 
 CHECKOV_VENV ?= .venv-checkov
 SAM_VENV ?= .venv-sam
 
-.PHONY: install demo test test-runtime lint typecheck bench clean checkov validate
+.PHONY: install browser demo test test-runtime lint typecheck bench clean checkov validate
 
 install: $(STAMP)
 
@@ -22,10 +22,24 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The console's browser tests drive Debian's chromium through its chromedriver. Installed here
+# when missing (root, or sudo, with apt-get); otherwise those tests are skipped, loudly.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+		|| echo "WARNING: could not install chromium: the console's browser tests will be SKIPPED" >&2; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+		|| echo "WARNING: could not install chromium: the console's browser tests will be SKIPPED" >&2; \
+	else \
+		echo "WARNING: no chromium and no apt-get: the console's browser tests will be SKIPPED" >&2; \
+	fi
+
 demo: install
 	$(VENV)/bin/videojobs demo --out videos
 
-test: install checkov test-runtime
+test: install browser checkov test-runtime
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q

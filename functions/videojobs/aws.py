@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+from botocore import UNSIGNED
 from botocore.config import Config
 
 # Standard retry mode: the SDK backs off on throttling so callers don't each reinvent it.
@@ -28,6 +29,13 @@ def dynamodb_client() -> Any:
 @lru_cache(maxsize=1)
 def s3() -> Any:
     return boto3.client("s3", config=Config(signature_version="s3v4", retries=_CONFIG.retries))
+
+
+@lru_cache(maxsize=1)
+def s3_unsigned() -> Any:
+    """An S3 client that signs nothing: it builds plain object URLs, with the same host rules
+    as :func:`s3`'s presigned ones (where asset links point, for the console's policy)."""
+    return boto3.client("s3", config=Config(signature_version=UNSIGNED))
 
 
 @lru_cache(maxsize=1)
@@ -55,5 +63,14 @@ def secrets_provider() -> Any:
 
 def reset_clients() -> None:
     """Forget every cached client (tests switch endpoints and credentials)."""
-    for factory in (dynamodb, dynamodb_client, s3, stepfunctions, events, sqs, secrets_provider):
+    for factory in (
+        dynamodb,
+        dynamodb_client,
+        s3,
+        s3_unsigned,
+        stepfunctions,
+        events,
+        sqs,
+        secrets_provider,
+    ):
         factory.cache_clear()

@@ -166,6 +166,10 @@ def check_delete(outcome: Outcome) -> None:
     assert outcome.lines()[-1] == "404"
 
 
+def check_cancel(outcome: Outcome) -> None:
+    assert outcome.lines() == ["cancelled", "1"]
+
+
 def check_batch(outcome: Outcome) -> None:
     lines = outcome.lines()
     assert all(re.match(r"^vbatch_[0-9a-f]{32}$", line) for line in lines[:2])
@@ -233,7 +237,8 @@ def check_cli_batch(outcome: Outcome) -> None:
     batch = json.loads((outcome.cwd / "batch.json").read_text())
     assert (batch["status"], batch["counts"]["completed"]) == ("completed", 2)
     assert batch["metadata"] == {"campaign": "autumn"}
-    assert len(list((outcome.cwd / "campaign").glob("video_*.mp4"))) == 2
+    saved = sorted(p.name for p in (outcome.cwd / "campaign").glob("*.mp4"))
+    assert saved == ["tiktok.mp4", "youtube.mp4"]
     assert f'"batch_id": "{batch["id"]}"' in outcome.stdout
 
 
@@ -255,6 +260,7 @@ CHECKS: dict[str, Callable[[Outcome], None]] = {
     "curl lifecycle": check_lifecycle,
     "curl list": check_list,
     "curl delete": check_delete,
+    "curl cancel": check_cancel,
     "curl batch": check_batch,
     "curl usage": check_usage,
     "python callbacks": check_callbacks,

@@ -21,16 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
 REGENERATE = ".venv/bin/python -m videojobs.handlers.api_openapi docs/openapi.json"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+PUBLIC_PREFIXES = ("/v1/", "/console")
 
 
 def template_routes() -> dict[tuple[str, str], bool]:
-    """(METHOD, path) of every ``/v1`` API event in template.yaml -> whether it needs a key."""
+    """(METHOD, path) of every ``/v1`` and ``/console`` API event in template.yaml -> whether
+    it needs a key (the provider webhook route is not part of the public API)."""
     template = load_yaml((ROOT / "template.yaml").read_text())
     routes = {}
     for resource in template["Resources"].values():
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             props = event.get("Properties", {})
-            if event.get("Type") == "Api" and props.get("Path", "").startswith("/v1/"):
+            if event.get("Type") == "Api" and props.get("Path", "").startswith(PUBLIC_PREFIXES):
                 public = (props.get("Auth") or {}).get("Authorizer") == "NONE"
                 routes[(props["Method"].upper(), props["Path"])] = not public
     return routes
@@ -71,7 +73,7 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     validate(document)
 
 
-def test_every_v1_route_of_the_template_is_documented_and_nothing_else() -> None:
+def test_every_public_route_of_the_template_is_documented_and_nothing_else() -> None:
     assert set(document_operations(openapi_document())) == set(template_routes())
 
 

@@ -74,6 +74,7 @@ def to_item(job: Job) -> dict[str, Any]:
         "provider_status": job.provider_status,
         "task_token": job.task_token,
         "submit_attempted_at": job.submit_attempted_at,
+        "throttled_until": job.throttled_until,
         "completed_at": job.completed_at,
         "provider_expires_at": job.provider_expires_at,
         "execution_arn": job.execution_arn,
@@ -120,6 +121,7 @@ def from_item(item: Mapping[str, Any]) -> Job:
         provider_status=data.get("provider_status"),
         task_token=data.get("task_token"),
         submit_attempted_at=data.get("submit_attempted_at"),
+        throttled_until=data.get("throttled_until"),
         completed_at=data.get("completed_at"),
         provider_expires_at=data.get("provider_expires_at"),
         error=JobError.model_validate(data["error"]) if "error" in data else None,
@@ -456,6 +458,23 @@ def clear_submit_attempt(job_id: str) -> None:
             raise
 
 
+def record_throttle(job_id: str, until: int) -> None:
+    """Note that the job's create is held back by the provider's rate until about ``until``
+    (epoch seconds); only while the job is queued and not yet submitted."""
+    condition, names, values = _status_in([JobStatus.QUEUED])
+    try:
+        _table().update_item(
+            Key={"job_id": job_id},
+            UpdateExpression="SET throttled_until = :until",
+            ConditionExpression=f"{condition} AND attribute_not_exists(provider_video_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={**values, ":until": until},
+        )
+    except ClientError as exc:
+        if not conditional_failed(exc):
+            raise
+
+
 def record_submission(job_id: str, provider_video_id: str, provider_status: str) -> Job:
     """Bind the provider's video to the job, once, and only while it is still queued.
 
@@ -477,7 +496,7 @@ def record_submission(job_id: str, provider_video_id: str, provider_status: str)
             f"{condition} AND attribute_not_exists(provider_video_id)",
             values,
             names,
-            removes=["waiting"],
+            removes=["waiting", "throttled_until"],
         )
     except ClientError as exc:
         if conditional_failed(exc):

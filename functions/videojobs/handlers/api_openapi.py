@@ -322,6 +322,24 @@ def _paths() -> dict[str, Any]:
                 ),
             },
         },
+        "/v1/videos/{video_id}/cancel": {
+            "parameters": [_VIDEO_ID],
+            "post": {
+                "operationId": "cancelVideo",
+                "tags": ["videos"],
+                "summary": "Cancel a running video, keeping its record",
+                "description": (
+                    "Extension. A running job is cancelled as by `DELETE` (workflow stopped, "
+                    "provider video deleted, `video.cancelled` published) but stays readable "
+                    "and listed with `status: cancelled`. A job that has already ended is "
+                    "answered unchanged, its files kept: cancelling never deletes a video."
+                ),
+                "responses": _responses(
+                    {"200": _ok(VideoResource, "The video as it is now (cancelled or ended).")},
+                    404,
+                ),
+            },
+        },
         "/v1/video_batches": {
             "post": {
                 "operationId": "createVideoBatch",
@@ -405,6 +423,33 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        **_console_paths(),
+    }
+
+
+def _console_paths() -> dict[str, Any]:
+    """The web console's page and files: public, the same for everyone."""
+    files = {
+        "/console": ("getConsole", "The web console (sign in with an API key)", "text/html"),
+        "/console/console.js": ("getConsoleScript", "The console's script", "text/javascript"),
+        "/console/console.css": ("getConsoleStyles", "The console's styles", "text/css"),
+    }
+    return {
+        path: {
+            "get": {
+                "operationId": operation,
+                "tags": ["console"],
+                "summary": summary,
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The file, with a Content-Security-Policy header.",
+                        "content": {media: {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        }
+        for path, (operation, summary, media) in files.items()
     }
 
 
@@ -434,6 +479,7 @@ def _document() -> dict[str, Any]:
             {"name": "videos", "description": "Video jobs (OpenAI Videos API shapes)."},
             {"name": "batches", "description": "Many jobs submitted and tracked together."},
             {"name": "meta", "description": "This API's own description."},
+            {"name": "console", "description": "The web console served beside the API."},
         ],
         "security": _SECURITY,
         "paths": _paths(),

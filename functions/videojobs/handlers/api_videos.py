@@ -1,5 +1,5 @@
-"""Reading, listing and deleting jobs: ``GET /v1/videos[/{id}[/content]]``,
-``DELETE /v1/videos/{id}``."""
+"""Reading, listing, cancelling and deleting jobs: ``GET /v1/videos[/{id}[/content]]``,
+``POST /v1/videos/{id}/cancel``, ``DELETE /v1/videos/{id}``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from videojobs.dal import jobs
 from videojobs.handlers.api_common import NO_STORE, checked_job_id, json_response, tenant_id
 from videojobs.logic.apply_provider_status import refresh_progress
-from videojobs.logic.cancel_job import delete_job
+from videojobs.logic.cancel_job import cancel_job, delete_job
 from videojobs.logic.queue_position import queue_positions
 from videojobs.logic.video_view import video_resource
 from videojobs.models.api_list import LIST_LIMIT_MAX, ListVideosQuery, VideoDeleted, VideoList
@@ -113,6 +113,12 @@ def get_video(video_id: str) -> Response[str]:
 def delete_video(video_id: str) -> Response[str]:
     job = delete_job(tenant_id(router.current_event), checked_job_id(video_id))
     return json_response(VideoDeleted(id=job.job_id))
+
+
+@router.post("/v1/videos/<video_id>/cancel")
+def cancel_video(video_id: str) -> Response[str]:
+    job = cancel_job(tenant_id(router.current_event), checked_job_id(video_id))
+    return json_response(video_resource(job))
 
 
 @router.get("/v1/videos/<video_id>/content")

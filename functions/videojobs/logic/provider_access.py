@@ -63,10 +63,12 @@ class RateLimitedProvider:
         *,
         max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
         keep_tokens: float = 0.0,
+        on_wait: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._inner = inner
+        self._on_wait = on_wait
         self._bucket = bucket
         self._max_wait = max(0.0, max_wait_seconds)
         self._keep = keep_tokens
@@ -139,6 +141,7 @@ class RateLimitedProvider:
 
     def _take_token(self) -> None:
         started = self._clock()
+        told = False
         while True:
             now = self._clock()
             wait = self._bucket.try_take(int(now * 1000), keep=self._keep)
@@ -157,6 +160,10 @@ class RateLimitedProvider:
                     code="rate_limit_budget",
                     retry_after=wait,
                 )
+            if self._on_wait is not None and not told:
+                # Once per request: whoever watches the job learns why nothing moves.
+                self._on_wait(wait)
+                told = True
             # A little jitter so that takers woken by the same refill do not collide.
             self._sleep(min(wait + random.uniform(0, min(wait, 0.25)), _MAX_SLEEP_SECONDS))
 
@@ -198,20 +205,26 @@ def _client() -> VideoProvider:
 
 
 def get_provider(
-    *, max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS, spare_only: bool = False
+    *,
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+    spare_only: bool = False,
+    on_wait: Callable[[float], None] | None = None,
 ) -> VideoProvider:
     """The provider client, held to ``ProviderRequestsPerMinute`` across all functions.
 
     ``max_wait_seconds`` bounds how long one request waits for a token before raising
     ``ProviderThrottledError``. ``spare_only`` is for requests nobody waits on (a progress
     refresh while reading a job): they never wait, and only use tokens while the bucket is
-    at least half full.
+    at least half full. ``on_wait`` hears the expected wait once per request that has to
+    wait for a token.
     """
     bucket = TokenBucket(get_settings().provider_requests_per_minute)
     if spare_only:
         keep = max(0.0, min(bucket.capacity * SPARE_FRACTION, bucket.capacity - 1))
         return RateLimitedProvider(_client(), bucket, max_wait_seconds=0.0, keep_tokens=keep)
-    return RateLimitedProvider(_client(), bucket, max_wait_seconds=max_wait_seconds)
+    return RateLimitedProvider(
+        _client(), bucket, max_wait_seconds=max_wait_seconds, on_wait=on_wait
+    )
 
 
 def reset_provider() -> None:

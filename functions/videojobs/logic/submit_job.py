@@ -119,7 +119,11 @@ def submit(job_id: str) -> StepOutcome:
     provider's code and message and is re-raised for the state machine's fail path.
     """
     settings = get_settings()
-    provider = get_provider()
+
+    def held_back(wait: float) -> None:
+        jobs.record_throttle(job_id, int(time.time() + math.ceil(wait)))
+
+    provider = get_provider(on_wait=held_back)
     job = jobs.get(job_id)
     _ensure_waiting(job)
     # The first status check is a safety net for a lost webhook: it comes once a clip like this
@@ -153,10 +157,12 @@ def submit(job_id: str) -> StepOutcome:
             # A 429 is a definite "not created": the next attempt needs no adoption search.
             jobs.clear_submit_attempt(job_id)
         wait = exc.retry_after if exc.retry_after is not None else _DEFAULT_THROTTLE_WAIT
+        wait_seconds = min(_MAX_THROTTLE_WAIT, max(1, math.ceil(wait)))
+        held_back(wait_seconds)
         return StepOutcome(
             outcome="throttled",
             provider_status="queued",
-            wait_seconds=min(_MAX_THROTTLE_WAIT, max(1, math.ceil(wait))),
+            wait_seconds=wait_seconds,
             interval_seconds=interval,
         )
     except ProviderRejectedError as exc:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from videojobs.logic.costs import video_cost
 from videojobs.logic.queue_position import queue_position
+from videojobs.logic.status_reason import status_reason
 from videojobs.models.api import VideoErrorBody, VideoResource
 from videojobs.models.job import Job, JobStatus
 from videojobs.storage import assets
@@ -25,6 +26,7 @@ def video_resource(job: Job, positions: Mapping[str, int | None] | None = None) 
             str(variant): assets.asset_download_url(asset.key, job.job_id, variant)
             for variant, asset in job.assets.items()
         }
+    position = queue_position(job) if positions is None else positions.get(job.job_id)
     return VideoResource(
         id=job.job_id,
         model=job.request.model,
@@ -40,6 +42,7 @@ def video_resource(job: Job, positions: Mapping[str, int | None] | None = None) 
         metadata=job.metadata,
         batch_id=job.batch_id,
         assets=asset_urls,
-        queue_position=queue_position(job) if positions is None else positions.get(job.job_id),
+        queue_position=position,
+        status_reason=status_reason(job, position),
         cost=video_cost(job),
     )

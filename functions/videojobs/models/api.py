@@ -144,6 +144,11 @@ class VideoCost(BaseModel):
     settled_usd: float | None = None
 
 
+StatusReason = (
+    Literal["waiting_for_slot", "provider_throttled", "waiting_for_provider", "storing"] | None
+)
+
+
 class VideoResource(BaseModel):
     """``GET /v1/videos/{id}``: the OpenAI Video object plus what jobs add."""
 
@@ -165,6 +170,16 @@ class VideoResource(BaseModel):
     assets: dict[str, str] | None = None
     queue_position: int | None = None
     """While queued and waiting for a concurrency slot: 1 = next in line (by age)."""
+    status_reason: StatusReason = Field(
+        default=None,
+        description=(
+            "Extension: why a job that has not ended is waiting. `waiting_for_slot` (in line "
+            "for a concurrency slot, see `queue_position`), `provider_throttled` (the provider "
+            "request budget or a provider 429 holds its submission back for a few seconds), "
+            "`waiting_for_provider` (submitted; the provider is generating it), `storing` "
+            "(generated; the files are being copied into storage). null once the job has ended."
+        ),
+    )
     cost: VideoCost | None = None
 
 

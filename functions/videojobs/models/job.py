@@ -128,6 +128,9 @@ class Job(BaseModel):
     provider_status: str | None = None
     task_token: str | None = None
     submit_attempted_at: int | None = None
+    throttled_until: int | None = None
+    """Set by the submit step when the provider request budget or a provider 429 holds the
+    create back: the job waits until about then (what ``status_reason`` reports)."""
     completed_at: int | None = None
     provider_expires_at: int | None = None
     error: JobError | None = None

@@ -14,6 +14,7 @@ import hashlib
 import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -171,6 +172,15 @@ def presigned_get_url(
             "get_object", Params=params, ExpiresIn=ttl or settings.asset_url_ttl_seconds
         )
     )
+
+
+def link_origin() -> str:
+    """Scheme, host and port of the presigned links :func:`presigned_get_url` hands out."""
+    url = aws.s3_unsigned().generate_presigned_url(
+        "get_object", Params={"Bucket": get_settings().bucket, "Key": "origin"}
+    )
+    parts = urlsplit(str(url))
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def delete_job_assets(tenant_id: str, job_id: str) -> int:

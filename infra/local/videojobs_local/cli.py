@@ -10,6 +10,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -28,6 +29,60 @@ def _write_state(path: Path, state: dict[str, Any]) -> None:
     partial.replace(path)
 
 
+class _OneLine(logging.Filter):
+    """One line per event: no tracebacks, no multi-line or kilobyte-long messages.
+
+    moto's Step Functions interpreter logs every caught error with the whole state's
+    description; a ``States.Timeout`` there is how a parked job's poll interval ends (the
+    state machine catches it and checks the job's status), so it is not reported at all.
+    """
+
+    MAX_CHARS = 300
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.name.startswith("moto.stepfunctions"):
+            if "Error=States.Timeout" in message:
+                return False
+            message = message.split(" at '(", 1)[0]
+        message = " ".join(message.split())
+        if len(message) > self.MAX_CHARS:
+            message = message[: self.MAX_CHARS] + " ..."
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"[:200]
+        record.msg, record.args = message, None
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
+def _quiet_logging(level: str) -> None:
+    """What ``local up`` prints in the foreground: ``level`` and above, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_OneLine())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # One line per HTTP request from three servers drowns everything else.
+    logging.getLogger("werkzeug").setLevel(max(logging.WARNING, root.level))
+    # Powertools' note when an invocation recorded no metric: expected for most requests.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _started_banner(local: Any, state_file: Path) -> str:
+    state = local.state()
+    return "\n".join(
+        [
+            "videojobs local stack is up; Ctrl-C stops it.",
+            f"  API      {state['api_url']}",
+            f"  docs     {state['docs_url']}",
+            f"  console  {state['console_url']}",
+            f"  API key  {state['api_key']}",
+            f"  state    {state_file}",
+        ]
+    )
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     """Run the local stack in the foreground until SIGTERM / Ctrl-C."""
     from videojobs_local.local import run_local
@@ -40,22 +95,21 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    # One line per HTTP request from three servers drowns everything else.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _quiet_logging(args.log_level)
     overrides = parse_parameter_overrides(args.parameter_overrides)
     overrides.setdefault("LogLevel", args.log_level)
+    # Metrics are CloudWatch EMF lines on stdout: noise in a terminal, shown only for DEBUG.
+    metrics = {} if args.log_level == "DEBUG" else {"POWERTOOLS_METRICS_DISABLED": "true"}
     state_file = Path(args.state_file)
     print("starting the local stack (moto + emulator)...", file=sys.stderr)
     with run_local(
         api_port=args.api_port,
         emulator_speed=args.emulator_speed,
         parameter_overrides=overrides,
+        function_environment=metrics,
     ) as local:
         _write_state(state_file, local.state())
-        print(
-            f"videojobs is serving at {local.api_url} (state: {state_file}); Ctrl-C stops it.",
-            file=sys.stderr,
-        )
+        print(_started_banner(local, state_file), flush=True)
         stop.wait()
         print("stopping...", file=sys.stderr)
     state_file.unlink(missing_ok=True)
@@ -86,9 +140,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             str(args.emulator_speed),
             "--log-level",
             "INFO",
-            # Provider time runs faster here, so progress is refreshed proportionally more often.
-            "--parameter-overrides",
-            "ProgressRefreshSeconds=1",
         ]
         log_path = Path(args.log_file)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--emulator-speed",
         type=float,
         default=1.0,
-        help="provider time scale: 1 is realistic (minutes per video), 10 is ten times faster",
+        help="provider time scale: 1 is realistic (minutes per video), 10 is ten times faster; "
+        "the provider request rate and the progress refresh follow it unless overridden",
     )
     up.add_argument(
         "--parameter-overrides",

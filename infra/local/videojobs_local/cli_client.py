@@ -1,8 +1,11 @@
-"""``videojobs submit|get|list|wait|download|cancel|batch|usage``: the API from a terminal.
+"""``videojobs submit|get|list|wait|download|remix|cancel|delete|batch|usage``: the API from
+a terminal.
 
-The endpoint comes from ``--state-file`` (written by ``videojobs local up``) or from
-``VIDEOJOBS_API_URL`` and ``VIDEOJOBS_API_KEY``. Results go to stdout as JSON, progress and
-notes to stderr, and an API error is one line on stderr with exit status 1.
+The endpoint comes from ``--state-file``, from ``VIDEOJOBS_API_URL`` and
+``VIDEOJOBS_API_KEY``, or from the ``.local/stack.json`` that ``videojobs local up`` writes in
+the directory it runs in (found from here or a parent). Results go to stdout, as a readable
+table on a terminal and as JSON with ``--json`` or when stdout is a pipe or a file; progress
+and notes go to stderr, and an API error is one line on stderr with exit status 1.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import Any
 
 import httpx
 
-from videojobs_local.client import ApiError, Endpoint, VideojobsClient
+from videojobs_local.client import TERMINAL, ApiError, Endpoint, VideojobsClient
 from videojobs_local.progress import ProgressBar
+from videojobs_local.tables import render_batch, render_job, render_list, render_usage
 
 VARIANTS = ("video", "thumbnail", "spritesheet")
 EXTENSIONS = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg"}
@@ -39,6 +43,11 @@ def register(commands: Any) -> None:
     submit.add_argument("--size", help="e.g. 1280x720 or 720x1280")
     submit.add_argument("--model", help="sora-2 or sora-2-pro")
     submit.add_argument("--preset", help="youtube, tiktok, instagram-reels, ...")
+    submit.add_argument(
+        "--input-reference",
+        metavar="IMAGE",
+        help="a JPEG, PNG or WebP the video starts from (exactly the video's size)",
+    )
     _metadata_option(submit)
     submit.add_argument("--callback-url", help="where video.* events are POSTed")
     submit.add_argument("--idempotency-key", help="a retry with the same key returns the same job")
@@ -64,8 +73,27 @@ def register(commands: Any) -> None:
     download.add_argument("--variant", choices=(*VARIANTS, "all"), default="video")
     download.add_argument("--out", default=".", help="directory (default: current)")
 
-    cancel = _command(commands, "cancel", "cancel a job and delete its files", _cancel)
+    remix = _command(commands, "remix", "a new video from a completed one", _remix)
+    remix.add_argument("id", help="the completed video to remix")
+    remix.add_argument("prompt", help="what to change")
+    _metadata_option(remix)
+    remix.add_argument("--callback-url", help="where video.* events are POSTed")
+    remix.add_argument("--idempotency-key", help="a retry with the same key returns the same job")
+    _wait_options(remix)
+    remix.add_argument("--out", help="save the video into this directory (implies --wait)")
+
+    cancel = _command(
+        commands, "cancel", "stop a running job (it stays, cancelled; files are kept)", _cancel
+    )
     cancel.add_argument("id")
+
+    delete = _command(
+        commands, "delete", "delete a job and its files for good (cancels it if running)", _delete
+    )
+    delete.add_argument("id")
+    delete.add_argument(
+        "--yes", action="store_true", help="do not ask before deleting a completed video"
+    )
 
     batch = commands.add_parser("batch", help="many jobs at once")
     batch_commands = batch.add_subparsers(dest="batch_command", required=True)
@@ -96,7 +124,11 @@ def _command(commands: Any, name: str, help_text: str, run: Command) -> argparse
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
     parser.add_argument(
         "--state-file",
-        help="the local stack's state file; otherwise VIDEOJOBS_API_URL and VIDEOJOBS_API_KEY",
+        help="the local stack's state file; otherwise VIDEOJOBS_API_URL and VIDEOJOBS_API_KEY, "
+        "else .local/stack.json here or in a parent directory",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (the default when stdout is not a terminal)"
     )
     parser.set_defaults(func=functools.partial(_run, run))
     return parser
@@ -134,7 +166,7 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     except SystemExit as exc:  # neither a state file nor the environment names an endpoint
         return _fail(str(exc.code))
     except (OSError, ValueError, KeyError) as exc:
-        return _fail(f"cannot read the state file {args.state_file}: {exc}")
+        return _fail(f"cannot read the state file {args.state_file or '.local/stack.json'}: {exc}")
     try:
         with VideojobsClient(endpoint) as client:
             return command(args, client)
@@ -161,6 +193,18 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
 
+def _as_json(args: argparse.Namespace) -> bool:
+    return bool(args.json) or not sys.stdout.isatty()
+
+
+def _show(args: argparse.Namespace, value: Any, table: Callable[[Any], str]) -> None:
+    """JSON for programs (``--json``, or stdout not a terminal), else a table for people."""
+    if _as_json(args):
+        _print_json(value)
+    else:
+        print(table(value))
+
+
 # --- jobs ------------------------------------------------------------------------------------
 
 
@@ -172,20 +216,38 @@ def _submit(args: argparse.Namespace, client: VideojobsClient) -> int:
             body[field] = value
     if args.metadata:
         body["metadata"] = dict(args.metadata)
-    job = client.create(body, idempotency_key=args.idempotency_key)
+    reference = Path(args.input_reference) if args.input_reference else None
+    if reference is not None and not reference.is_file():
+        raise UsageError(f"cannot read {reference}: no such file")
+    job = client.create(body, idempotency_key=args.idempotency_key, input_reference=reference)
+    return _finish_created(args, client, job)
+
+
+def _remix(args: argparse.Namespace, client: VideojobsClient) -> int:
+    body: dict[str, Any] = {"prompt": args.prompt}
+    if args.metadata:
+        body["metadata"] = dict(args.metadata)
+    if args.callback_url:
+        body["callback_url"] = args.callback_url
+    job = client.remix(args.id, body, idempotency_key=args.idempotency_key)
+    return _finish_created(args, client, job)
+
+
+def _finish_created(args: argparse.Namespace, client: VideojobsClient, job: dict[str, Any]) -> int:
+    """Show a new job, or with ``--wait``/``--out`` follow it to its end (and save it)."""
     if not (args.wait or args.out):
-        _print_json(job)
+        _show(args, job, render_job)
         return 0
     print(f"submitted {job['id']}", file=sys.stderr)
     job = _wait_for_job(client, job["id"], args)
     if job["status"] == "completed" and args.out:
         _save(client, job["id"], "video", Path(args.out))
-    _print_json(job)
+    _show(args, job, render_job)
     return 0 if job["status"] == "completed" else 1
 
 
 def _get(args: argparse.Namespace, client: VideojobsClient) -> int:
-    _print_json(client.get(args.id))
+    _show(args, client.get(args.id), render_job)
     return 0
 
 
@@ -197,13 +259,13 @@ def _list(args: argparse.Namespace, client: VideojobsClient) -> int:
         after=args.after,
         order=args.order,
     )
-    _print_json(page)
+    _show(args, page, render_list)
     return 0
 
 
 def _wait(args: argparse.Namespace, client: VideojobsClient) -> int:
     job = _wait_for_job(client, args.id, args)
-    _print_json(job)
+    _show(args, job, render_job)
     return 0 if job["status"] == "completed" else 1
 
 
@@ -216,29 +278,71 @@ def _wait_for_job(
             video_id,
             interval=args.interval,
             timeout=args.timeout,
-            on_update=lambda job: bar.update(int(job.get("progress") or 0), str(job["status"])),
+            on_update=lambda job: bar.update(int(job.get("progress") or 0), _status_line(job)),
         )
     finally:
         bar.close()
 
 
+def _status_line(job: dict[str, Any]) -> str:
+    """``queued (waiting_for_slot #2)``: the status, and why it waits."""
+    reason = job.get("status_reason")
+    if not reason:
+        return str(job["status"])
+    place = f" #{job['queue_position']}" if job.get("queue_position") else ""
+    return f"{job['status']} ({reason}{place})"
+
+
 def _download(args: argparse.Namespace, client: VideojobsClient) -> int:
     variants = VARIANTS if args.variant == "all" else (args.variant,)
     saved = [_save(client, args.id, variant, Path(args.out)) for variant in variants]
-    _print_json(saved if args.variant == "all" else saved[0])
+    if _as_json(args):
+        _print_json(saved if args.variant == "all" else saved[0])
     return 0
 
 
-def _save(client: VideojobsClient, video_id: str, variant: str, out: Path) -> dict[str, Any]:
-    target = out / f"{video_id}.{EXTENSIONS[variant]}"
+def _save(
+    client: VideojobsClient, video_id: str, variant: str, out: Path, name: str | None = None
+) -> dict[str, Any]:
+    target = out / f"{name or video_id}.{EXTENSIONS[variant]}"
     size = client.download(video_id, target, variant=variant)
     print(f"saved {target} ({size} bytes)", file=sys.stderr)
     return {"id": video_id, "variant": variant, "path": str(target), "bytes": size}
 
 
 def _cancel(args: argparse.Namespace, client: VideojobsClient) -> int:
-    _print_json(client.delete(args.id))
+    before = client.get(args.id)
+    job = client.cancel(args.id)
+    if _as_json(args):
+        _print_json(job)
+    elif before["status"] in TERMINAL:
+        print(f"{job['id']} had already ended ({job['status']}); nothing was cancelled.")
+    else:
+        print(f"cancelled {job['id']} (its record stays; `videojobs delete` removes it)")
     return 0
+
+
+def _delete(args: argparse.Namespace, client: VideojobsClient) -> int:
+    job = client.get(args.id)
+    if job["status"] == "completed" and not args.yes and not _confirmed(job):
+        raise UsageError(
+            f"{job['id']} is a completed video: deleting removes it and its files for good. "
+            "Pass --yes to delete it."
+        )
+    deleted = client.delete(args.id)
+    if _as_json(args):
+        _print_json(deleted)
+    else:
+        print(f"deleted {deleted['id']}")
+    return 0
+
+
+def _confirmed(job: dict[str, Any]) -> bool:
+    """Ask on the terminal; without one, nobody can answer, so the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"Delete the completed video {job['id']} and its files for good? [y/N] ")
+    return answer.strip().lower() in {"y", "yes"}
 
 
 # --- batches ---------------------------------------------------------------------------------
@@ -285,26 +389,50 @@ def _batch_submit(args: argparse.Namespace, client: VideojobsClient) -> int:
         body["callback_url"] = args.callback_url
     batch = client.create_batch(body)
     if not (args.wait or args.out):
-        _print_json(batch)
+        _show(args, batch, render_batch)
         return 0
     print(f"submitted {batch['id']} ({batch['total']} videos)", file=sys.stderr)
     batch = _wait_for_batch(client, batch["id"], args)
     if args.out:
+        names = file_names(body, batch["job_ids"])
         for job_id in batch["job_ids"]:
             if client.get(job_id)["status"] == "completed":
-                _save(client, job_id, "video", Path(args.out))
-    _print_json(batch)
+                _save(client, job_id, "video", Path(args.out), names[job_id])
+    _show(args, batch, render_batch)
     return 0 if batch["counts"]["completed"] == batch["total"] else 1
 
 
+def file_names(body: dict[str, Any], job_ids: list[str]) -> dict[str, str]:
+    """A file name for each job of a batch: its preset (``tiktok``, then ``tiktok-2`` if the
+    batch has two), else its id. ``job_ids`` are in the order of the body's ``presets`` or
+    ``requests``."""
+    presets: list[Any]
+    if isinstance(body.get("presets"), list):
+        presets = list(body["presets"])
+    elif isinstance(body.get("requests"), list):
+        presets = [r.get("preset") if isinstance(r, dict) else None for r in body["requests"]]
+    else:
+        presets = []
+    names: dict[str, str] = {}
+    used: dict[str, int] = {}
+    for index, job_id in enumerate(job_ids):
+        preset = presets[index] if index < len(presets) else None
+        if not isinstance(preset, str) or not preset.replace("-", "").isalnum():
+            names[job_id] = job_id
+            continue
+        used[preset] = used.get(preset, 0) + 1
+        names[job_id] = preset if used[preset] == 1 else f"{preset}-{used[preset]}"
+    return names
+
+
 def _batch_get(args: argparse.Namespace, client: VideojobsClient) -> int:
-    _print_json(client.get_batch(args.id))
+    _show(args, client.get_batch(args.id), render_batch)
     return 0
 
 
 def _batch_wait(args: argparse.Namespace, client: VideojobsClient) -> int:
     batch = _wait_for_batch(client, args.id, args)
-    _print_json(batch)
+    _show(args, batch, render_batch)
     return 0 if batch["counts"]["completed"] == batch["total"] else 1
 
 
@@ -341,5 +469,5 @@ def fetch_usage(
 
 
 def _usage(args: argparse.Namespace, client: VideojobsClient) -> int:
-    _print_json(fetch_usage(client, start=args.start, end=args.end))
+    _show(args, fetch_usage(client, start=args.start, end=args.end), render_usage)
     return 0

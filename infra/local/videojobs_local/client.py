@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+STATE_FILE = Path(".local") / "stack.json"
+"""Where ``videojobs local up`` writes its state, relative to the directory it runs in."""
 
 
 def _poll(
@@ -68,17 +70,31 @@ class Endpoint:
 
     @classmethod
     def resolve(cls, state_file: str | None) -> Endpoint:
-        """``--state-file`` wins; else ``VIDEOJOBS_API_URL`` / ``VIDEOJOBS_API_KEY``."""
+        """``--state-file`` wins; else ``VIDEOJOBS_API_URL`` / ``VIDEOJOBS_API_KEY``; else the
+        ``.local/stack.json`` that ``videojobs local up`` writes, found in the current
+        directory or the nearest parent that has one."""
         if state_file:
             return cls.from_state_file(state_file)
         url = os.environ.get("VIDEOJOBS_API_URL")
         key = os.environ.get("VIDEOJOBS_API_KEY")
-        if not url or not key:
-            raise SystemExit(
-                "Set VIDEOJOBS_API_URL and VIDEOJOBS_API_KEY, or pass --state-file "
-                "(written by `videojobs local up`)."
-            )
-        return cls(api_url=url, api_key=key)
+        if url and key:
+            return cls(api_url=url, api_key=key)
+        found = find_state_file(Path.cwd())
+        if found is not None:
+            return cls.from_state_file(found)
+        raise SystemExit(
+            "No endpoint: run `videojobs local up` in this directory (or a parent), set "
+            "VIDEOJOBS_API_URL and VIDEOJOBS_API_KEY, or pass --state-file."
+        )
+
+
+def find_state_file(start: Path) -> Path | None:
+    """``.local/stack.json`` in ``start`` or its nearest parent that has one."""
+    for directory in (start, *start.parents):
+        candidate = directory / STATE_FILE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class VideojobsClient:
@@ -110,11 +126,49 @@ class VideojobsClient:
             raise ApiError(response.status_code, error)
         return response
 
-    def create(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        body: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        input_reference: Path | None = None,
+    ) -> dict[str, Any]:
+        """``POST /videos``: JSON, or multipart when an ``input_reference`` image is given."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        if input_reference is None:
+            response = self._http.post("/videos", json=body, headers=headers)
+        else:
+            response = self._http.post(
+                "/videos",
+                data=_form_fields(body),
+                files={
+                    "input_reference": (
+                        input_reference.name,
+                        input_reference.read_bytes(),
+                        _IMAGE_TYPES.get(
+                            input_reference.suffix.lower(), "application/octet-stream"
+                        ),
+                    )
+                },
+                headers=headers,
+            )
+        result: dict[str, Any] = self._check(response).json()
+        return result
+
+    def remix(
+        self, video_id: str, body: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /videos/{id}/remix``: a new job from a completed video and a new prompt."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         result: dict[str, Any] = self._check(
-            self._http.post("/videos", json=body, headers=headers)
+            self._http.post(f"/videos/{video_id}/remix", json=body, headers=headers)
         ).json()
+        return result
+
+    def cancel(self, video_id: str) -> dict[str, Any]:
+        """``POST /videos/{id}/cancel``: stop a running job and keep it; an ended job is
+        answered as it is."""
+        result: dict[str, Any] = self._check(self._http.post(f"/videos/{video_id}/cancel")).json()
         return result
 
     def get(self, video_id: str) -> dict[str, Any]:
@@ -215,6 +269,22 @@ class VideojobsClient:
                     written += len(chunk)
         partial.replace(destination)
         return written
+
+
+_IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+
+
+def _form_fields(body: dict[str, Any]) -> dict[str, str]:
+    """A create body as multipart form fields (``metadata[key]`` for each metadata pair)."""
+    fields = {name: str(value) for name, value in body.items() if name != "metadata"}
+    for key, value in (body.get("metadata") or {}).items():
+        fields[f"metadata[{key}]"] = str(value)
+    return fields
 
 
 def _chunks(stream: httpx.Response) -> Iterator[bytes]:

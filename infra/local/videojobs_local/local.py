@@ -17,7 +17,7 @@ from typing import Any
 
 from videojobs_local.emulator import EmulatorConfig, EmulatorServer
 from videojobs_local.stack import LocalStack
-from videojobs_local.stack.template import parse_parameter_overrides
+from videojobs_local.stack.template import load_yaml, parse_parameter_overrides
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -41,6 +41,8 @@ class LocalVideojobs:
         ids = self.stack.stack.physical_ids
         return {
             "api_url": self.api_url,
+            "docs_url": self.api_url + "/docs",
+            "console_url": self.console_url,
             "api_key": self.api_key,
             "tenant_id": self.tenant_id,
             "webhook_secret": self.tenant_webhook_secret(),
@@ -67,6 +69,11 @@ class LocalVideojobs:
             "stack_name": self.stack.stack_name,
         }
 
+    @property
+    def console_url(self) -> str:
+        """The web console, served by the same API front beside ``/v1``."""
+        return self.api_url.rsplit("/", 1)[0] + "/console"
+
     def tenant_webhook_secret(self) -> str:
         """The secret that signs the seeded tenant's callbacks."""
         from videojobs.dal import tenants
@@ -86,6 +93,36 @@ class LocalVideojobs:
         return api_key
 
 
+def scaled_to_speed(template: Path, speed: float) -> dict[str, str]:
+    """The template's provider request rate and progress refresh interval on the emulator's
+    clock: at ``speed`` 10 a video is done ten times sooner, so the stack may call the
+    provider ten times as often and refresh progress ten times as often (at least every
+    second), as it would a real provider at the defaults."""
+    parameters = load_yaml(template.read_text())["Parameters"]
+    rate = float(parameters["ProviderRequestsPerMinute"]["Default"]) * speed
+    refresh = float(parameters["ProgressRefreshSeconds"]["Default"]) / speed
+    return {
+        "ProviderRequestsPerMinute": str(max(1, round(rate))),
+        "ProgressRefreshSeconds": str(max(1, round(refresh))),
+    }
+
+
+def _apply_log_level(stack: LocalStack) -> None:
+    """The functions' ``LogLevel`` on the shared Powertools logger.
+
+    In Lambda each function imports its logger after its environment is set; here one process
+    may have imported it before the stack existed, with the default level.
+    """
+    from videojobs.observability import logger
+
+    levels = {
+        spec.environment.get("POWERTOOLS_LOG_LEVEL") for spec in stack.stack.functions.values()
+    }
+    levels.discard(None)
+    if len(levels) == 1:
+        logger.setLevel(str(levels.pop()).upper())
+
+
 @contextmanager
 def run_local(
     *,
@@ -95,8 +132,13 @@ def run_local(
     template: Path = DEFAULT_TEMPLATE,
     tenant_id: str = DEFAULT_TENANT,
     render_cache_dir: Path | None = None,
+    function_environment: Mapping[str, str] | None = None,
 ) -> Iterator[LocalVideojobs]:
-    """Start the emulator and the stack; stop both on exit."""
+    """Start the emulator and the stack; stop both on exit.
+
+    Unless ``parameter_overrides`` set them, the provider request rate and the progress
+    refresh interval follow ``emulator_speed`` (:func:`scaled_to_speed`).
+    """
     from videojobs import aws
     from videojobs.logic.provider_access import reset_provider
     from videojobs.settings import get_settings
@@ -113,6 +155,7 @@ def run_local(
     overrides = {
         "ProviderBaseUrl": "",
         "LocalMode": "true",
+        **scaled_to_speed(template, emulator_speed),
         **parse_parameter_overrides(parameter_overrides),
     }
     with EmulatorServer(emulator_config) as emulator:
@@ -126,10 +169,12 @@ def run_local(
             parameter_overrides=overrides,
             api_port=api_port,
             secret_values=secrets_,
+            function_environment=function_environment,
             # Handlers reach moto over HTTP, so presigned S3 URLs work from any client.
             route_clients_via_server=True,
         )
         with stack:
+            _apply_log_level(stack)
             get_settings.cache_clear()
             aws.reset_clients()
             reset_provider()

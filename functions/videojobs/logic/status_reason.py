@@ -1,0 +1,34 @@
+"""Why a job that has not ended is where it is: the ``status_reason`` of the Video view."""
+
+from __future__ import annotations
+
+import time
+
+from videojobs.models.api import StatusReason
+from videojobs.models.job import Job
+
+
+def status_reason(job: Job, queue_position: int | None, now: float | None = None) -> StatusReason:
+    """What the job waits for, from what its record knows; None once it has ended.
+
+    - ``waiting_for_slot``: in line for a concurrency slot (``queue_position`` says where);
+    - ``provider_throttled``: holds a slot, but the provider request budget (or a provider 429)
+      holds its create back until about ``throttled_until``;
+    - ``waiting_for_provider``: being submitted, or the provider is generating it;
+    - ``storing``: the provider has finished; the files are being copied into the bucket.
+    """
+    if job.status.is_terminal:
+        return None
+    if job.provider_video_id is None:
+        clock = time.time() if now is None else now
+        if job.throttled_until is not None and job.throttled_until > clock:
+            return "provider_throttled"
+        if queue_position is not None:
+            return "waiting_for_slot"
+        return "waiting_for_provider"
+    if job.provider_status == "completed":
+        return "storing"
+    if job.provider_status == "failed":
+        # The provider's failure is being recorded; the job is about to end with its reason.
+        return None
+    return "waiting_for_provider"
