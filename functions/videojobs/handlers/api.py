@@ -25,6 +25,7 @@ from videojobs.models.errors import (
     IdempotencyConflictError,
     InvalidRequestError,
     JobNotFoundError,
+    VariantUnavailableError,
 )
 from videojobs.observability import logger, metrics
 
@@ -63,6 +64,13 @@ def _invalid_request(exc: InvalidRequestError) -> Response[str]:
 )
 def _not_found(exc: JobNotFoundError) -> Response[str]:
     return error_response(404, str(exc))
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    VariantUnavailableError
+)
+def _variant_unavailable(exc: VariantUnavailableError) -> Response[str]:
+    return error_response(404, exc.message, param="variant", code="variant_unavailable")
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +108,10 @@ def run_local(
     overrides = {
         "ProviderBaseUrl": "",
         "LocalMode": "true",
+        # The emulator's Bedrock face serves both Bedrock models, in the regions a real
+        # deployment would typically use.
+        "NovaReelRegion": "us-east-1",
+        "LumaRayRegion": "us-west-2",
         **parse_parameter_overrides(parameter_overrides),
     }
     with EmulatorServer(emulator_config) as emulator:
@@ -123,6 +127,8 @@ def run_local(
             parameter_overrides=overrides,
             api_port=api_port,
             secret_values={"ProviderSecret": secret},
+            # Only the local stack points boto3's bedrock-runtime client at the emulator.
+            function_environment={"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": emulator.url},
             # Handlers reach moto over HTTP, so presigned S3 URLs work from any client.
             route_clients_via_server=True,
         )
@@ -133,6 +139,9 @@ def run_local(
             root = stack.api_url.rsplit("/", 1)[0]  # served without the stage prefix too
             webhook_url = f"{root}/webhooks/provider"
             emulator.update_config(webhook_url=webhook_url)
+            # Bedrock writes its output into the stack's bucket, so the bucket's Object Created
+            # events reach EventBridge as they do in AWS.
+            emulator.emulator.bedrock.output_writer = _bucket_writer(stack)
             local = LocalVideojobs(
                 stack=stack,
                 emulator=emulator,
@@ -149,3 +158,12 @@ def run_local(
                 reset_provider()
                 get_settings.cache_clear()
                 aws.reset_clients()
+
+
+def _bucket_writer(stack: LocalStack) -> Callable[[str, str, bytes, str], None]:
+    s3 = stack.client("s3")
+
+    def write(bucket: str, key: str, body: bytes, content_type: str) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+    return write
