@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from videojobs.handlers import api_batches, api_create, api_usage, api_videos
+from videojobs.handlers import api_batches, api_create, api_models, api_usage, api_videos
 from videojobs.handlers.api_common import error_response
 from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
 from videojobs.logic.create_job import WorkflowUnavailableError
@@ -34,6 +34,7 @@ app.include_router(api_create.router)
 app.include_router(api_videos.router)
 app.include_router(api_batches.router)
 app.include_router(api_usage.router)
+app.include_router(api_models.router)
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]

@@ -195,3 +195,19 @@ class ErrorBody(BaseModel):
     """The OpenAI error shape every failure is answered with."""
 
     error: ErrorDetail
+
+
+class ModelResource(BaseModel):
+    """One model this deployment serves (OpenAI's ``Model`` object)."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(description="When the model was published (Unix seconds).")
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``: what this deployment serves, in OpenAI's list shape."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelResource]

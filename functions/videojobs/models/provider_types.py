@@ -52,17 +52,19 @@ ProtocolName = Literal["openai", "bedrock"]
 NOVA_REEL: Final = "amazon.nova-reel-v1:1"
 LUMA_RAY: Final = "luma.ray-v2:0"
 
+# Each model's own values first, then Sora's: pydantic lists them in this order when it
+# refuses a value, and the Sora values keep reading as before at the end.
 AnySeconds = Literal[
-    "4", "8", "12",  # sora-2, sora-2-pro
     "5", "9",  # luma.ray-v2:0
-    "6", "18", "24", "30", "36", "42", "48", "54", "60",  # amazon.nova-reel-v1:1 (with 12)
+    "6", "18", "24", "30", "36", "42", "48", "54", "60",  # amazon.nova-reel-v1:1 (and "12")
     "66", "72", "78", "84", "90", "96", "102", "108", "114", "120",
+    "4", "8", "12",  # sora-2, sora-2-pro
 ]  # fmt: skip
 AnySize = Literal[
-    "720x1280", "1280x720", "1024x1792", "1792x1024",
-    # luma.ray-v2:0 at 720p (1280x720 and 720x1280 above) and at 540p, by aspect ratio
+    # luma.ray-v2:0 at 720p (with 1280x720 and 720x1280) and at 540p, by aspect ratio
     "720x720", "960x720", "720x960", "1680x720", "720x1680",
     "960x540", "540x960", "540x540", "720x540", "540x720", "1260x540", "540x1260",
+    "720x1280", "1280x720", "1024x1792", "1792x1024",  # sora-2 models (1280x720: all)
 ]  # fmt: skip
 
 ANY_MODEL_NAMES: tuple[AnyModelName, ...] = get_args(AnyModelName)
@@ -111,11 +113,16 @@ ALL_SIZES_BY_MODEL: Mapping[AnyModelName, tuple[AnySize, ...]] = MappingProxyTyp
 )
 """Which frame sizes each model renders, for every protocol."""
 
+_NOVA_REEL_SECONDS: tuple[AnySeconds, ...] = (
+    "6", "12", "18", "24", "30", "36", "42", "48", "54", "60",
+    "66", "72", "78", "84", "90", "96", "102", "108", "114", "120",
+)  # fmt: skip
+
 SECONDS_BY_MODEL: Mapping[AnyModelName, tuple[AnySeconds, ...]] = MappingProxyType(
     {
         "sora-2": VIDEO_SECONDS,
         "sora-2-pro": VIDEO_SECONDS,
-        NOVA_REEL: (*ANY_SECONDS[5:6], "12", *ANY_SECONDS[6:]),
+        NOVA_REEL: _NOVA_REEL_SECONDS,
         LUMA_RAY: ("5", "9"),
     }
 )
