@@ -139,14 +139,20 @@ def _check_prompt(prompt: str) -> str:
     return prompt
 
 
-def _seconds(body: CreateVideoBody, preset: Preset | None) -> AnySeconds:
+# A Bedrock model's own defaults when the request leaves them out (a preset's still win).
+_DEFAULT_SECONDS_BY_MODEL: dict[str, AnySeconds] = {NOVA_REEL: "6", LUMA_RAY: "5"}
+_DEFAULT_SIZE_BY_MODEL: dict[str, AnySize] = {NOVA_REEL: "1280x720", LUMA_RAY: "1280x720"}
+
+
+def _seconds(body: CreateVideoBody, preset: Preset | None, model: str) -> AnySeconds:
     duration = SECONDS_BY_DURATION[body.duration] if body.duration is not None else None
     if body.seconds is not None and duration is not None and body.seconds != duration:
         raise InvalidRequestError(
             f"duration {body.duration} and seconds '{body.seconds}' disagree; send one of them.",
             param="duration",
         )
-    return body.seconds or duration or (preset.seconds if preset else DEFAULT_SECONDS)
+    default = _DEFAULT_SECONDS_BY_MODEL.get(model, DEFAULT_SECONDS)
+    return body.seconds or duration or (preset.seconds if preset else default)
 
 
 def _valid_friendly_combinations() -> str:
@@ -155,8 +161,9 @@ def _valid_friendly_combinations() -> str:
     )
 
 
-def _size(body: CreateVideoBody, preset: Preset | None) -> AnySize:
-    base: AnySize = body.size or (preset.size if preset else DEFAULT_SIZE)
+def _size(body: CreateVideoBody, preset: Preset | None, model: str) -> AnySize:
+    default = _DEFAULT_SIZE_BY_MODEL.get(model, DEFAULT_SIZE)
+    base: AnySize = body.size or (preset.size if preset else default)
     if body.aspect_ratio is not None:
         friendly = SIZE_BY_ASPECT_RATIO[body.aspect_ratio]
         if body.resolution is not None and SHAPES[friendly].resolution != body.resolution:
@@ -300,7 +307,7 @@ def resolve_create(
         prompt = f"{prompt}\n\n{preset.style}"
     model: AnyModelName = body.model or (preset.model if preset else DEFAULT_MODEL)
     _check_served(model)
-    size = _size(body, preset)
+    size = _size(body, preset, model)
     if size not in ALL_SIZES_BY_MODEL[model]:
         valid = ", ".join(ALL_SIZES_BY_MODEL[model])
         hint = (
@@ -315,7 +322,7 @@ def resolve_create(
         )
     # A model and size without a price could not be kept within a budget.
     costs.price_micros_per_second(model, size)
-    seconds = _seconds(body, preset)
+    seconds = _seconds(body, preset, model)
     _check_model_fields(body, model, seconds, prompt)
     image = _image(body, upload)
     if image is not None:
