@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from typing import Any
 
 import av
@@ -204,3 +205,73 @@ def test_models_lists_what_this_deployment_serves(api: httpx.Client) -> None:
     assert [m["id"] for m in body["data"]] == ["sora-2", "sora-2-pro", NOVA, LUMA]
     assert {m["object"] for m in body["data"]} == {"model"}
     assert json.dumps(body).count("owned_by") == 4
+
+
+def test_a_batch_mixes_protocols_and_refuses_a_length_by_its_element(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    # Given a batch whose second element asks Nova Reel for a length it cannot make
+    refused = api.post(
+        "/video_batches",
+        json={
+            "requests": [
+                {"prompt": "a harbour", "model": LUMA, "seconds": "5", "size": "540x960"},
+                {"prompt": "a harbour", "model": NOVA, "seconds": "10"},
+            ]
+        },
+    )
+    # Then the whole batch is a 400 naming that element's seconds, and nothing started
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "requests[1].seconds"
+    assert bedrock_calls(service, "POST") == []
+    # When the batch asks for lengths the models make, with a Sora clip beside them
+    created = api.post(
+        "/video_batches",
+        json={
+            "requests": [
+                {"prompt": "a harbour", "model": LUMA, "seconds": "5", "size": "540x960"},
+                {"prompt": "a harbour", "model": NOVA, "seconds": "6"},
+                {"prompt": "a harbour", "seconds": "4"},
+            ]
+        },
+    )
+    assert created.status_code == 200, created.text
+    # Then every job completes, each through its own protocol
+    jobs = [wait_for_job(api, job_id) for job_id in created.json()["job_ids"]]
+    assert [(j["status"], j["model"], j["size"]) for j in jobs] == [
+        ("completed", LUMA, "540x960"),
+        ("completed", NOVA, "1280x720"),
+        ("completed", "sora-2", "720x1280"),
+    ]
+    assert len(bedrock_calls(service, "POST")) == 2
+
+
+def test_an_intake_file_names_bedrock_models_line_by_line(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    # Given an intake file with a Nova Reel line and a Luma line of a length Luma lacks
+    name = "bedrock-lines.jsonl"
+    lines = [
+        {"prompt": "a glacier", "model": NOVA, "seconds": "6"},
+        {"prompt": "a glacier", "model": LUMA, "seconds": "12", "size": "1280x720"},
+    ]
+    s3 = service.stack.client("s3")
+    s3.put_object(
+        Bucket=service.state()["bucket"],
+        Key=f"intake/{service.tenant_id}/{name}",
+        Body="\n".join(json.dumps(line) for line in lines).encode(),
+    )
+    # Then the first line completes and the second is rejected, naming seconds
+    key = f"results/{service.tenant_id}/bedrock-lines.results.jsonl"
+    manifest: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = s3.list_objects_v2(Bucket=service.state()["bucket"], Prefix=key)
+        if listed.get("KeyCount"):
+            body = s3.get_object(Bucket=service.state()["bucket"], Key=key)["Body"].read()
+            manifest = [json.loads(line) for line in body.decode().splitlines()]
+            break
+        time.sleep(0.2)
+    assert [m["status"] for m in manifest] == ["completed", "rejected"], manifest
+    assert "seconds" in manifest[1]["error"]
+    assert api.get(f"/videos/{manifest[0]['job_id']}").json()["model"] == NOVA
