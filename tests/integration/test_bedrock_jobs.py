@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import av
@@ -19,6 +20,7 @@ from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow
 
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOVA = "amazon.nova-reel-v1:1"
 LUMA = "luma.ray-v2:0"
 
@@ -275,3 +277,45 @@ def test_an_intake_file_names_bedrock_models_line_by_line(
     assert [m["status"] for m in manifest] == ["completed", "rejected"], manifest
     assert "seconds" in manifest[1]["error"]
     assert api.get(f"/videos/{manifest[0]['job_id']}").json()["model"] == NOVA
+
+
+def test_a_cancelled_bedrock_job_leaves_no_output_behind(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
+    # Given a running Nova Reel job (Bedrock cannot stop it: it will still write its output)
+    service.emulator.update_config(speed=25)
+    job = submit(api, model=NOVA, seconds="6")
+    wait_for_job(api, job["id"], until=lambda j: j["status"] == "in_progress")
+    # When it is cancelled
+    assert api.delete(f"/videos/{job['id']}").status_code == 200
+    # Then the output Bedrock writes afterwards is deleted when its event arrives
+    deadline = time.monotonic() + 30
+    while service.emulator.emulator.bedrock.invocations()[0]["status"] != "Completed":
+        assert time.monotonic() < deadline, "the invocation never completed"
+        time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while any(k.endswith("output.mp4") for k in bucket_keys(service, f"bedrock/{job['id']}/")):
+        assert time.monotonic() < deadline, bucket_keys(service, f"bedrock/{job['id']}/")
+        time.sleep(0.2)
+    assert bucket_keys(service, f"videos/{service.tenant_id}/{job['id']}/") == []
+
+
+def test_the_output_event_sample_wakes_only_the_job_that_owns_the_invocation(
+    service: LocalVideojobs,
+) -> None:
+    # Given the sample event, whose key names no job of this stack
+    event = json.loads((EVENTS / "bedrock_output_created.json").read_text(encoding="utf-8"))
+    event["detail"]["bucket"]["name"] = service.state()["bucket"]
+    # When the function receives it
+    result = service.stack.invoke("BedrockOutputFunction", event)
+    # Then nothing is woken
+    assert result.json() == {"status": "unknown_video"}
+    # And an object of another bucket, or another file of the folder, is ignored
+    other = json.loads(json.dumps(event))
+    other["detail"]["bucket"]["name"] = "someone-elses-bucket"
+    assert service.stack.invoke("BedrockOutputFunction", other).json() == {"status": "ignored"}
+    manifest = json.loads(json.dumps(event))
+    manifest["detail"]["object"]["key"] = event["detail"]["object"]["key"].replace(
+        "output.mp4", "manifest.json"
+    )
+    assert service.stack.invoke("BedrockOutputFunction", manifest).json() == {"status": "ignored"}
