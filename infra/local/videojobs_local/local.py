@@ -48,6 +48,7 @@ class LocalVideojobs:
             "provider_webhook_secret": self.provider_webhook_secret,
             "emulator_url": self.emulator.api_url,
             "emulator_admin_url": self.emulator.url + "/_emulator",
+            "bedrock_endpoint_url": self.emulator.url,
             "provider_api_key": self.emulator.config.api_key,
             "aws_endpoint_url": self.stack.aws_endpoint_url,
             "region": self.stack.region,
