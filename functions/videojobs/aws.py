@@ -53,6 +53,19 @@ def sqs() -> Any:
     return boto3.client("sqs", config=_CONFIG)
 
 
+@lru_cache(maxsize=4)
+def bedrock_runtime(region: str) -> Any:
+    """A Bedrock runtime client in ``region`` (each Bedrock model is enabled in one region).
+
+    Fewer SDK attempts than the other clients: a throttled submit is handed back to the state
+    machine, which waits it out for longer than the SDK's back-off would.
+    """
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
+    )
+    return boto3.client("bedrock-runtime", region_name=region, config=config)
+
+
 @lru_cache(maxsize=1)
 def secrets_provider() -> Any:
     """Powertools' Secrets Manager provider (its in-memory cache lives as long as it does)."""
@@ -71,6 +84,7 @@ def reset_clients() -> None:
         stepfunctions,
         events,
         sqs,
+        bedrock_runtime,
         secrets_provider,
     ):
         factory.cache_clear()

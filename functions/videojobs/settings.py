@@ -36,7 +36,12 @@ class Settings(BaseModel):
     provider_requests_per_minute: int = Field(20, ge=1, alias="PROVIDER_REQUESTS_PER_MINUTE")
     pricing_table: Json[dict[str, dict[str, float]]] = Field(
         '{"sora-2": {"720x1280": 0.10, "1280x720": 0.10}, "sora-2-pro": {"720x1280": 0.30,'
-        ' "1280x720": 0.30, "1024x1792": 0.50, "1792x1024": 0.50}}',
+        ' "1280x720": 0.30, "1024x1792": 0.50, "1792x1024": 0.50},'
+        ' "amazon.nova-reel-v1:1": {"1280x720": 0.08},'
+        ' "luma.ray-v2:0": {"960x540": 0.75, "540x960": 0.75, "540x540": 0.75, "720x540": 0.75,'
+        ' "540x720": 0.75, "1260x540": 0.75, "540x1260": 0.75, "1280x720": 1.50, "720x1280": 1.50,'
+        ' "720x720": 1.50, "960x720": 1.50, "720x960": 1.50, "1680x720": 1.50,'
+        ' "720x1680": 1.50}}',
         alias="PRICING_TABLE",
         validate_default=True,
     )
@@ -60,10 +65,15 @@ class Settings(BaseModel):
     provider_base_url: str = Field("", alias="PROVIDER_BASE_URL")
     """https outside the local stack (checked below); empty when no provider is configured."""
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
+    nova_reel_region: str = Field("", alias="NOVA_REEL_REGION")
+    """Where Amazon Nova Reel is called through Bedrock; empty: not served."""
+    luma_ray_region: str = Field("", alias="LUMA_RAY_REGION")
+    """Where Luma Ray 2 is called through Bedrock; empty: not served."""
     max_concurrent_jobs: int = Field(5, ge=1, alias="MAX_CONCURRENT_JOBS")
     poll_interval_seconds: int = Field(15, ge=1, alias="POLL_INTERVAL_SECONDS")
     first_status_check_seconds: FirstCheckTable = Field(
-        '{"sora-2": [180, 10], "sora-2-pro": [360, 20]}',
+        '{"sora-2": [180, 10], "sora-2-pro": [360, 20], "amazon.nova-reel-v1:1": [60, 8],'
+        ' "luma.ray-v2:0": [60, 12]}',
         alias="FIRST_STATUS_CHECK_SECONDS",
         validate_default=True,
     )
@@ -75,6 +85,25 @@ class Settings(BaseModel):
     secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
     webhook_dedupe_hours: int = Field(96, ge=72, alias="WEBHOOK_DEDUPE_HOURS")
     local_mode: bool = Field(False, alias="VIDEOJOBS_LOCAL_MODE")
+
+    def served_models(self) -> tuple[str, ...]:
+        """The models this deployment serves, in catalogue order."""
+        served: list[str] = []
+        if self.provider_base_url:
+            served += ["sora-2", "sora-2-pro"]
+        if self.nova_reel_region:
+            served.append("amazon.nova-reel-v1:1")
+        if self.luma_ray_region:
+            served.append("luma.ray-v2:0")
+        return tuple(served)
+
+    def bedrock_region(self, model: str) -> str:
+        """The region a Bedrock model is called in (empty when it is not served)."""
+        regions = {
+            "amazon.nova-reel-v1:1": self.nova_reel_region,
+            "luma.ray-v2:0": self.luma_ray_region,
+        }
+        return regions.get(model, "")
 
     @field_validator("first_status_check_seconds", mode="before")
     @classmethod

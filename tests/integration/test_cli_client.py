@@ -425,3 +425,40 @@ def test_an_unreachable_api_is_reported(cli: Cli, monkeypatch: pytest.MonkeyPatc
     status, _, err = cli.raw("get", "video_" + "0" * 32)
     assert status == 1
     assert err.startswith("error: cannot reach http://127.0.0.1:9/v1")
+
+
+def test_models_and_a_looping_luma_clip_from_the_cli(cli: Cli, tmp_path: Path) -> None:
+    # Given the models the deployment serves
+    served = [model["id"] for model in cli.json("models")["data"]]
+    assert "luma.ray-v2:0" in served
+    # When a looping Luma clip is submitted, waited for and saved
+    job = cli.json(
+        "submit",
+        "a carousel at night",
+        "--model",
+        "luma.ray-v2:0",
+        "--seconds",
+        "5",
+        "--size",
+        "540x540",
+        "--loop",
+        "--wait",
+        "--interval",
+        "0.2",
+        "--out",
+        str(tmp_path),
+    )
+    # Then it completed at the size asked for, and the file is there
+    assert (job["status"], job["model"], job["size"], job["seconds"]) == (
+        "completed",
+        "luma.ray-v2:0",
+        "540x540",
+        "5",
+    )
+    assert (tmp_path / f"{job['id']}.mp4").stat().st_size > 0
+
+
+def test_a_length_the_model_cannot_make_is_refused_by_the_cli_naming_seconds(cli: Cli) -> None:
+    status, _, err = cli("submit", "a kite", "--model", "amazon.nova-reel-v1:1", "--seconds", "8")
+    assert status != 0
+    assert "seconds" in err

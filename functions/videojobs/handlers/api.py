@@ -16,7 +16,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from videojobs.handlers import api_batches, api_console, api_create, api_usage, api_videos
+from videojobs.handlers import (
+    api_batches,
+    api_console,
+    api_create,
+    api_models,
+    api_usage,
+    api_videos,
+)
 from videojobs.handlers.api_common import error_response
 from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
 from videojobs.logic.create_job import WorkflowUnavailableError
@@ -26,6 +33,7 @@ from videojobs.models.errors import (
     IdempotencyConflictError,
     InvalidRequestError,
     JobNotFoundError,
+    VariantUnavailableError,
 )
 from videojobs.observability import logger, metrics
 
@@ -34,6 +42,7 @@ app.include_router(api_create.router)
 app.include_router(api_videos.router)
 app.include_router(api_batches.router)
 app.include_router(api_usage.router)
+app.include_router(api_models.router)
 app.include_router(api_console.router)
 
 
@@ -65,6 +74,13 @@ def _invalid_request(exc: InvalidRequestError) -> Response[str]:
 )
 def _not_found(exc: JobNotFoundError) -> Response[str]:
     return error_response(404, str(exc))
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    VariantUnavailableError
+)
+def _variant_unavailable(exc: VariantUnavailableError) -> Response[str]:
+    return error_response(404, exc.message, param="variant", code="variant_unavailable")
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]

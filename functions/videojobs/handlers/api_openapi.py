@@ -24,7 +24,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from videojobs.logic.idempotency import MAX_KEY_CHARS
-from videojobs.models.api import CreateVideoBody, ErrorBody, RemixVideoBody, VideoResource
+from videojobs.models.api import (
+    CreateVideoBody,
+    ErrorBody,
+    ModelList,
+    RemixVideoBody,
+    VideoResource,
+)
 from videojobs.models.api_list import ListVideosQuery, VideoDeleted, VideoList
 from videojobs.models.batches import BatchResource, CreateBatchBody
 from videojobs.models.provider_types import CONTENT_VARIANTS
@@ -63,6 +69,7 @@ _MODELS: list[tuple[type[BaseModel], _Mode]] = [
     (VideoDeleted, "serialization"),
     (ErrorBody, "serialization"),
     (UsageReport, "serialization"),
+    (ModelList, "serialization"),
 ]
 
 
@@ -393,6 +400,19 @@ def _paths() -> dict[str, Any]:
                 ),
                 "parameters": _query_parameters(UsageQuery),
                 "responses": _responses({"200": _ok(UsageReport, "The usage report.")}),
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "operationId": "listModels",
+                "tags": ["models"],
+                "summary": "The models this deployment serves",
+                "description": (
+                    "sora-2 and sora-2-pro through the OpenAI Videos protocol; "
+                    "amazon.nova-reel-v1:1 and luma.ray-v2:0 through Amazon Bedrock, where the "
+                    "deployment enables them."
+                ),
+                "responses": _responses({"200": _ok(ModelList, "The served models.")}),
             }
         },
         "/v1/openapi.json": {

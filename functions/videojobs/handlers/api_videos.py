@@ -15,7 +15,7 @@ from videojobs.logic.cancel_job import cancel_job, delete_job
 from videojobs.logic.queue_position import queue_positions
 from videojobs.logic.video_view import video_resource
 from videojobs.models.api_list import LIST_LIMIT_MAX, ListVideosQuery, VideoDeleted, VideoList
-from videojobs.models.errors import InvalidRequestError, JobNotFoundError
+from videojobs.models.errors import InvalidRequestError, JobNotFoundError, VariantUnavailableError
 from videojobs.models.job import Job, JobStatus
 from videojobs.models.provider_types import CONTENT_VARIANTS, ContentVariant
 from videojobs.storage import assets
@@ -134,6 +134,10 @@ def get_content(video_id: str) -> Response[str]:
         )
     job = jobs.get_for_tenant(tenant, checked_job_id(video_id))
     chosen: ContentVariant = variant
+    if job.status is JobStatus.COMPLETED and chosen not in job.assets and "video" in job.assets:
+        raise VariantUnavailableError(
+            f"Video '{video_id}' has no {chosen}: {job.request.model} makes the video alone."
+        )
     if job.status is not JobStatus.COMPLETED or chosen not in job.assets:
         raise InvalidRequestError(
             f"Video '{video_id}' has no content (status: {job.status.value}).",

@@ -17,6 +17,7 @@ from videojobs.models.errors import (
     StaleTransitionError,
 )
 from videojobs.models.job import Job, JobError
+from videojobs.models.provider_types import protocol_of
 from videojobs.observability import logger
 from videojobs.settings import get_settings
 
@@ -72,6 +73,10 @@ def refresh_progress(job: Job) -> Job:
     settings = get_settings()
     if job.status.is_terminal or not job.provider_video_id:
         return job
+    if protocol_of(job.request.model) == "bedrock":
+        # GetAsyncInvoke reports no progress, only InProgress: nothing to refresh. The output
+        # event (or the workflow's own status check) moves the job on.
+        return job
     if not jobs.claim_progress_check(job.job_id, settings.progress_refresh_seconds):
         return job
     # Imported here, not at the top (cold start): the webhook handler imports this module and
@@ -121,6 +126,8 @@ def check(job_id: str, interval_seconds: int) -> StepOutcome:
     grown = min(settings.max_poll_interval_seconds, max(1, interval_seconds * 2))
     if not job.provider_video_id:
         raise JobCancelledError(f"job {job_id} has no provider video")
+    if protocol_of(job.request.model) == "bedrock":
+        return _check_bedrock(job, grown)
     try:
         retrieved = get_provider().retrieve(job.provider_video_id)
     except ProviderThrottledError as exc:
@@ -149,3 +156,74 @@ def check(job_id: str, interval_seconds: int) -> StepOutcome:
         provider_status=updated.provider_status or video.status.value,
         interval_seconds=max(grown, min(hint, settings.max_poll_interval_seconds)),
     )
+
+
+_BEDROCK_STATUS = {"InProgress": "in_progress", "Completed": "completed", "Failed": "failed"}
+
+
+def bedrock_failure(failure_message: str | None) -> JobError:
+    """The job error for a failed Bedrock invocation."""
+    from videojobs.providers.bedrock_videos import failure_code
+
+    return JobError(
+        code=failure_code(failure_message),
+        message=failure_message or "Bedrock reported the generation as failed.",
+    )
+
+
+def _check_bedrock(job: Job, grown: int) -> StepOutcome:
+    """The safety net of a Bedrock job: one ``GetAsyncInvoke``, on the adaptive schedule."""
+    from videojobs.logic.provider_access import get_bedrock
+    from videojobs.logic.submit_job import StepOutcome
+
+    settings = get_settings()
+    assert job.provider_video_id is not None
+    try:
+        invocation = get_bedrock().get(job.request.model, job.provider_video_id)
+    except ProviderThrottledError:
+        return StepOutcome(
+            outcome="throttled",
+            provider_status=job.provider_status or "in_progress",
+            interval_seconds=min(settings.max_poll_interval_seconds, grown * 2),
+        )
+    status = _BEDROCK_STATUS[invocation.status]
+    error = bedrock_failure(invocation.failure_message) if status == "failed" else None
+    updated = jobs.record_provider_status(
+        job.job_id, status, progress=100 if status == "completed" else None, error=error
+    )
+    return StepOutcome(
+        outcome="checked",
+        provider_status=updated.provider_status or status,
+        interval_seconds=grown,
+    )
+
+
+def apply_bedrock_output(key: str) -> str:
+    """Wake the job whose Bedrock invocation just wrote ``key`` (its ``output.mp4``).
+
+    The key is ``bedrock/<job id>/<invocation id>/output.mp4``: the job is named by the
+    folder its submit chose, and the invocation must be the one the job recorded (a stray
+    file wakes nothing). Returns ``woken``, ``recorded``, ``ignored`` or ``unknown_video``.
+    """
+    from videojobs.models.bedrock import OUTPUT_FILE, invocation_id
+    from videojobs.models.errors import JobNotFoundError
+    from videojobs.storage import assets
+
+    parts = key.split("/")
+    if len(parts) != 4 or f"{parts[0]}/" != assets.BEDROCK_PREFIX or parts[3] != OUTPUT_FILE:
+        return "ignored"
+    job_id, invocation = parts[1], parts[2]
+    try:
+        job = jobs.get(job_id)
+    except JobNotFoundError:
+        return "unknown_video"
+    if job.provider_video_id is None or invocation_id(job.provider_video_id) != invocation:
+        return "unknown_video"
+    logger.append_keys(job_id=job_id)
+    if job.status.is_terminal:
+        if job.status.value != "completed":
+            # Cancelled meanwhile: Bedrock cannot be stopped, so its late output is removed.
+            assets.delete_bedrock_output(job_id)
+        return "ignored"
+    updated = jobs.record_provider_status(job_id, "completed", progress=100)
+    return "woken" if _wake_if_done(updated) else "recorded"

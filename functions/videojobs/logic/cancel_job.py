@@ -16,6 +16,7 @@ from videojobs.logic.batch_completion import on_job_terminal
 from videojobs.logic.finalize_job import settle
 from videojobs.models.errors import ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
+from videojobs.models.provider_types import protocol_of
 from videojobs.observability import logger, metrics
 from videojobs.storage import assets
 
@@ -30,6 +31,11 @@ DELETE_MAX_WAIT_SECONDS = 5.0
 def _delete_provider_video(job: Job) -> None:
     """Best effort: the job's outcome never depends on it, and the provider expires videos."""
     if not job.provider_video_id:
+        return
+    if protocol_of(job.request.model) == "bedrock":
+        # Bedrock cannot stop an invocation; whatever it already wrote goes now, and what it
+        # writes later is removed when its output event arrives.
+        assets.delete_bedrock_output(job.job_id)
         return
     if job.provider_expires_at is not None and job.provider_expires_at <= time.time():
         return

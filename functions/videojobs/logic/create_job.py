@@ -33,11 +33,20 @@ from videojobs.models.presets import (
     get_preset,
 )
 from videojobs.models.provider_types import (
+    ALL_SIZES_BY_MODEL,
+    LUMA_RAY,
+    NOVA_REEL,
+    NOVA_REEL_SINGLE_SHOT_SECONDS,
+    SECONDS_BY_MODEL,
     SIZES_BY_MODEL,
+    AnyModelName,
+    AnySeconds,
+    AnySize,
     ModelName,
     VideoSeconds,
     VideoSize,
-    model_supports_size,
+    prompt_limit,
+    protocol_of,
 )
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
@@ -130,14 +139,20 @@ def _check_prompt(prompt: str) -> str:
     return prompt
 
 
-def _seconds(body: CreateVideoBody, preset: Preset | None) -> VideoSeconds:
+# A Bedrock model's own defaults when the request leaves them out (a preset's still win).
+_DEFAULT_SECONDS_BY_MODEL: dict[str, AnySeconds] = {NOVA_REEL: "6", LUMA_RAY: "5"}
+_DEFAULT_SIZE_BY_MODEL: dict[str, AnySize] = {NOVA_REEL: "1280x720", LUMA_RAY: "1280x720"}
+
+
+def _seconds(body: CreateVideoBody, preset: Preset | None, model: str) -> AnySeconds:
     duration = SECONDS_BY_DURATION[body.duration] if body.duration is not None else None
     if body.seconds is not None and duration is not None and body.seconds != duration:
         raise InvalidRequestError(
             f"duration {body.duration} and seconds '{body.seconds}' disagree; send one of them.",
             param="duration",
         )
-    return body.seconds or duration or (preset.seconds if preset else DEFAULT_SECONDS)
+    default = _DEFAULT_SECONDS_BY_MODEL.get(model, DEFAULT_SECONDS)
+    return body.seconds or duration or (preset.seconds if preset else default)
 
 
 def _valid_friendly_combinations() -> str:
@@ -146,8 +161,9 @@ def _valid_friendly_combinations() -> str:
     )
 
 
-def _size(body: CreateVideoBody, preset: Preset | None) -> VideoSize:
-    base = body.size or (preset.size if preset else DEFAULT_SIZE)
+def _size(body: CreateVideoBody, preset: Preset | None, model: str) -> AnySize:
+    default = _DEFAULT_SIZE_BY_MODEL.get(model, DEFAULT_SIZE)
+    base: AnySize = body.size or (preset.size if preset else default)
     if body.aspect_ratio is not None:
         friendly = SIZE_BY_ASPECT_RATIO[body.aspect_ratio]
         if body.resolution is not None and SHAPES[friendly].resolution != body.resolution:
@@ -157,8 +173,14 @@ def _size(body: CreateVideoBody, preset: Preset | None) -> VideoSize:
                 param="resolution",
             )
     elif body.resolution is not None:
+        if base not in SHAPES:
+            raise InvalidRequestError(
+                f"resolution {body.resolution} names no size when size is '{base}'; send "
+                "size alone.",
+                param="resolution",
+            )
         # Resolution alone keeps the orientation of the size, the preset or the default.
-        orientation = SHAPES[base].orientation
+        orientation = SHAPES[base].orientation  # type: ignore[index]
         friendly = SIZE_BY_RESOLUTION_AND_ORIENTATION[(body.resolution, orientation)]
     else:
         return base
@@ -200,6 +222,73 @@ def _callback(url: str | None) -> str | None:
     return None if url is None else validate_callback_url(url)
 
 
+def _check_served(model: AnyModelName) -> None:
+    served = get_settings().served_models()
+    if model not in served:
+        listed = ", ".join(served) or "none"
+        raise InvalidRequestError(
+            f"model '{model}' is not enabled on this deployment; it serves: {listed} "
+            "(GET /v1/models).",
+            param="model",
+            code="model_not_found",
+        )
+
+
+def _check_model_fields(
+    body: CreateVideoBody, model: AnyModelName, seconds: AnySeconds, prompt: str
+) -> None:
+    """What only some models take, checked as their provider checks it (never adjusted)."""
+    if seconds not in SECONDS_BY_MODEL[model]:
+        valid = ", ".join(SECONDS_BY_MODEL[model])
+        raise InvalidRequestError(
+            f"seconds '{seconds}' is not a length model '{model}' can make; valid seconds "
+            f"for {model}: {valid}.",
+            param="seconds" if body.seconds or body.duration is None else "duration",
+        )
+    limit = prompt_limit(model, seconds)
+    if limit is not None and len(prompt) > limit:
+        kind = ""
+        if model == NOVA_REEL:
+            single = int(seconds) == NOVA_REEL_SINGLE_SHOT_SECONDS
+            kind = " for a 6-second clip" if single else " for a multi-shot clip (12-120 s)"
+        raise InvalidRequestError(
+            f"Invalid 'prompt': {model} takes at most {limit} characters{kind}, but got "
+            f"{len(prompt)}.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+    if body.loop is not None and model != LUMA_RAY:
+        raise InvalidRequestError(
+            f"loop is only available for model {LUMA_RAY}, not {model}.",
+            param="loop",
+            code="unsupported_parameter",
+        )
+
+
+def _check_image_for_model(image: ReferenceImage, model: AnyModelName, seconds: str) -> None:
+    if model == LUMA_RAY:
+        raise InvalidRequestError(
+            f"input_reference is not available for model {LUMA_RAY} on Bedrock.",
+            param="input_reference",
+            code="unsupported_parameter",
+        )
+    if model == NOVA_REEL:
+        if image.content_type not in ("image/jpeg", "image/png"):
+            raise InvalidRequestError(
+                f"input_reference for {NOVA_REEL} must be a JPEG or PNG image, not "
+                f"{image.content_type}.",
+                param="input_reference",
+                code="invalid_image",
+            )
+        if int(seconds) != NOVA_REEL_SINGLE_SHOT_SECONDS:
+            raise InvalidRequestError(
+                f"input_reference (the first frame) is only available for 6-second clips of "
+                f"{NOVA_REEL}, not for {seconds}-second multi-shot ones.",
+                param="input_reference",
+                code="unsupported_parameter",
+            )
+
+
 def resolve_create(
     body: CreateVideoBody,
     upload: UploadedImage | None = None,
@@ -216,11 +305,16 @@ def resolve_create(
     prompt = _check_prompt(body.prompt)
     if preset is not None and preset.style:
         prompt = f"{prompt}\n\n{preset.style}"
-    model: ModelName = body.model or (preset.model if preset else DEFAULT_MODEL)
-    size = _size(body, preset)
-    if not model_supports_size(model, size):
-        valid = ", ".join(SIZES_BY_MODEL[model])
-        hint = " (choose model sora-2-pro for it)" if size not in SIZES_BY_MODEL["sora-2"] else ""
+    model: AnyModelName = body.model or (preset.model if preset else DEFAULT_MODEL)
+    _check_served(model)
+    size = _size(body, preset, model)
+    if size not in ALL_SIZES_BY_MODEL[model]:
+        valid = ", ".join(ALL_SIZES_BY_MODEL[model])
+        hint = (
+            " (choose model sora-2-pro for it)"
+            if size in SIZES_BY_MODEL["sora-2-pro"] and size not in SIZES_BY_MODEL["sora-2"]
+            else ""
+        )
         raise InvalidRequestError(
             f"size '{size}' is not available for model '{model}'{hint}; valid sizes for "
             f"{model}: {valid}.",
@@ -228,8 +322,11 @@ def resolve_create(
         )
     # A model and size without a price could not be kept within a budget.
     costs.price_micros_per_second(model, size)
-    seconds = _seconds(body, preset)
+    seconds = _seconds(body, preset, model)
+    _check_model_fields(body, model, seconds, prompt)
     image = _image(body, upload)
+    if image is not None:
+        _check_image_for_model(image, model, seconds)
     if image is not None and image.size != size:
         raise InvalidRequestError(
             f"input_reference is {image.size} but the video is {size}; the image must match "
@@ -239,9 +336,13 @@ def resolve_create(
         )
     callback_url = _callback(body.callback_url)
     # Last: the only check that calls out, made once everything else is known to be fine.
-    _moderate(prompt, moderation_deadline)
+    # Bedrock's models are screened by Bedrock itself; /moderations is the OpenAI protocol's.
+    if protocol_of(model) == "openai":
+        _moderate(prompt, moderation_deadline)
     return ResolvedCreate(
-        request=VideoRequest(prompt=prompt, model=model, seconds=seconds, size=size),
+        request=VideoRequest(
+            prompt=prompt, model=model, seconds=seconds, size=size, loop=body.loop
+        ),
         metadata=dict(body.metadata),
         callback_url=callback_url,
         image=image,
@@ -264,6 +365,12 @@ def resolve_remix(tenant_id: str, video_id: str, body: RemixVideoBody) -> Resolv
             f"Video '{video_id}' can only be remixed once completed (status: "
             f"{source.status.value}).",
             code="video_not_ready",
+        )
+    if protocol_of(source.request.model) != "openai":
+        raise InvalidRequestError(
+            f"Video '{video_id}' was made by {source.request.model} on Amazon Bedrock, which "
+            "has no remix; create a new video instead.",
+            code="unsupported_parameter",
         )
     prompt = _check_prompt(body.prompt)
     callback_url = _callback(body.callback_url)

@@ -13,6 +13,7 @@ from videojobs.dal import control, jobs
 from videojobs.logic import costs
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
+from videojobs.models.provider_types import protocol_of
 from videojobs.observability import logger, metrics
 
 _RUNNING = [JobStatus.QUEUED, JobStatus.IN_PROGRESS]
@@ -79,6 +80,8 @@ def _reported_failure(job: Job) -> JobError | None:
         return job.provider_error
     if not job.provider_video_id:
         return None
+    if protocol_of(job.request.model) == "bedrock":
+        return _bedrock_failure(job)
     # Imported here, not at the top: only this rare path needs the provider client, and every
     # step function and the reaper import this module (cold start).
     from videojobs.logic.provider_access import get_provider
@@ -93,6 +96,21 @@ def _reported_failure(job: Job) -> JobError | None:
     if video.error is None:
         return None
     return JobError(code=video.error.code, message=video.error.message or "Generation failed.")
+
+
+def _bedrock_failure(job: Job) -> JobError | None:
+    from videojobs.logic.apply_provider_status import bedrock_failure
+    from videojobs.logic.provider_access import get_bedrock
+
+    assert job.provider_video_id is not None
+    try:
+        invocation = get_bedrock().get(job.request.model, job.provider_video_id)
+    except ProviderError:
+        logger.warning("could not fetch Bedrock's failure reason", extra={"job_id": job.job_id})
+        return None
+    if invocation.status != "Failed":
+        return None
+    return bedrock_failure(invocation.failure_message)
 
 
 def normalise_error(job: Job, error: dict[str, Any] | None) -> JobError:

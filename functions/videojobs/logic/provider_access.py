@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
 
 from videojobs.credentials import provider_api_key
 from videojobs.dal.rate_limit import TokenBucket
@@ -38,6 +39,9 @@ from videojobs.models.provider import (
 from videojobs.observability import logger, metrics
 from videojobs.providers import ContentStream, VideoProvider, build_provider
 from videojobs.settings import get_settings
+
+if TYPE_CHECKING:
+    from videojobs.providers.bedrock_videos import BedrockVideosClient
 
 # Longest a request waits for a token before handing the wait back to the state machine:
 # well inside the 29-s API and 60-s step function timeouts.
@@ -225,6 +229,18 @@ def get_provider(
     return RateLimitedProvider(
         _client(), bucket, max_wait_seconds=max_wait_seconds, on_wait=on_wait
     )
+
+
+def get_bedrock() -> BedrockVideosClient:
+    """The Bedrock client for the models this deployment enables (one region per model).
+
+    Not held to ``ProviderRequestsPerMinute``: that is the OpenAI provider's budget. Bedrock's
+    own throttling is retried by the SDK, then waited out by the state machine.
+    """
+    # Imported here: only Bedrock jobs need botocore's Bedrock model loaded.
+    from videojobs.providers.bedrock_videos import BedrockVideosClient
+
+    return BedrockVideosClient(region_of=lambda model: get_settings().bedrock_region(model))
 
 
 def reset_provider() -> None:

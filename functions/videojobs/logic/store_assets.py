@@ -6,9 +6,10 @@ import time
 
 from videojobs.dal import jobs
 from videojobs.logic.provider_access import get_provider
+from videojobs.models.bedrock import OUTPUT_FILE, invocation_id
 from videojobs.models.errors import AssetsExpiredError, JobCancelledError, StaleTransitionError
 from videojobs.models.job import Job, JobStatus, StoredAsset
-from videojobs.models.provider_types import ContentVariant
+from videojobs.models.provider_types import ContentVariant, protocol_of
 from videojobs.observability import logger
 from videojobs.storage import assets
 
@@ -33,6 +34,8 @@ def store(job_id: str) -> Job:
         raise JobCancelledError(f"job {job_id} has no provider video")
     if job.provider_expires_at is not None and time.time() >= job.provider_expires_at:
         raise AssetsExpiredError(f"the provider's download window for job {job_id} has closed")
+    if protocol_of(job.request.model) == "bedrock":
+        return _record(job_id, {"video": _copy_bedrock_video(job)})
     stored: dict[ContentVariant, StoredAsset] = {}
     provider = get_provider(max_wait_seconds=DOWNLOAD_MAX_WAIT_SECONDS)
     for variant in VARIANTS:
@@ -51,6 +54,31 @@ def store(job_id: str) -> Job:
             "asset stored",
             extra={"job_id": job_id, "variant": variant, "bytes": stored[variant].bytes},
         )
+    return _record(job_id, stored)
+
+
+def _copy_bedrock_video(job: Job) -> StoredAsset:
+    """Bedrock already wrote the video into this bucket: a server-side copy stores it.
+
+    Bedrock makes no thumbnail or spritesheet, so a Bedrock job has the video alone (the API
+    answers those variants 404 ``variant_unavailable``).
+    """
+    if "video" in job.assets:
+        return job.assets["video"]
+    assert job.provider_video_id is not None
+    source = assets.bedrock_output_key(
+        job.job_id, invocation_id(job.provider_video_id), OUTPUT_FILE
+    )
+    stored = assets.copy_bedrock_output(
+        source,
+        assets.asset_key(job.tenant_id, job.job_id, "video"),
+        content_type=_DEFAULT_TYPES["video"],
+    )
+    logger.info("asset copied", extra={"job_id": job.job_id, "bytes": stored.bytes})
+    return stored
+
+
+def _record(job_id: str, stored: dict[ContentVariant, StoredAsset]) -> Job:
     try:
         return jobs.record_assets(job_id, stored)
     except StaleTransitionError as exc:

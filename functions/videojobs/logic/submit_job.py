@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from typing import cast
 
 from pydantic import BaseModel
 
 from videojobs.dal import jobs
-from videojobs.logic.provider_access import get_provider
+from videojobs.logic.provider_access import get_bedrock, get_provider
+from videojobs.models.bedrock import BedrockVideoRequest, FirstFrame
 from videojobs.models.errors import (
     JobCancelledError,
     ProviderError,
@@ -19,6 +21,13 @@ from videojobs.models.errors import (
 )
 from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.models.provider import CreateVideoRequest, InputReference, ProviderVideo
+from videojobs.models.provider_types import (
+    BedrockModelName,
+    ModelName,
+    VideoSeconds,
+    VideoSize,
+    protocol_of,
+)
 from videojobs.observability import logger
 from videojobs.providers import VideoProvider
 from videojobs.settings import get_settings
@@ -100,12 +109,13 @@ def _create(provider: VideoProvider, job: Job) -> ProviderVideo:
             content_type=stored.content_type,
             data=assets.read_input(stored.key),
         )
+    # resolve_create let only this protocol's models, lengths and sizes through.
     return provider.create(
         CreateVideoRequest(
             prompt=request.prompt,
-            model=request.model,
-            seconds=request.seconds,
-            size=request.size,
+            model=cast(ModelName, request.model),
+            seconds=cast(VideoSeconds, request.seconds),
+            size=cast(VideoSize, request.size),
             input_reference=reference,
         )
     )
@@ -123,7 +133,6 @@ def submit(job_id: str) -> StepOutcome:
     def held_back(wait: float) -> None:
         jobs.record_throttle(job_id, int(time.time() + math.ceil(wait)))
 
-    provider = get_provider(on_wait=held_back)
     job = jobs.get(job_id)
     _ensure_waiting(job)
     # The first status check is a safety net for a lost webhook: it comes once a clip like this
@@ -139,6 +148,9 @@ def submit(job_id: str) -> StepOutcome:
             interval_seconds=interval,
         )
 
+    if protocol_of(job.request.model) == "bedrock":
+        return _submit_to_bedrock(job, interval)
+    provider = get_provider(on_wait=held_back)
     first_attempt = job.submit_attempted_at is None
     try:
         video = None if first_attempt else _adopt_orphan(provider, job)
@@ -183,4 +195,62 @@ def submit(job_id: str) -> StepOutcome:
     logger.info("submitted", extra={"job_id": job_id, "video": video.id, "at": int(time.time())})
     return StepOutcome(
         outcome="submitted", provider_status=video.status.value, interval_seconds=interval
+    )
+
+
+def _bedrock_request(job: Job) -> BedrockVideoRequest:
+    request = job.request
+    frame = None
+    if request.input_reference is not None:
+        stored = request.input_reference
+        frame = FirstFrame(
+            format="png" if stored.content_type == "image/png" else "jpeg",
+            data=assets.read_input(stored.key),
+        )
+    return BedrockVideoRequest(
+        model=cast(BedrockModelName, request.model),
+        prompt=request.prompt,
+        seconds=int(request.seconds),
+        size=request.size,
+        loop=request.loop,
+        first_frame=frame,
+        client_token=job.job_id,
+        output_s3_uri=assets.bedrock_output_uri(job.job_id),
+    )
+
+
+def _submit_to_bedrock(job: Job, interval: int) -> StepOutcome:
+    """``StartAsyncInvoke`` with the job id as ``clientRequestToken``.
+
+    No search for an orphan is needed here: an attempt whose answer was lost is repeated with
+    the same token, and Bedrock answers with the invocation that attempt started.
+    """
+    job_id = job.job_id
+    if job.submit_attempted_at is None:
+        try:
+            jobs.mark_submit_attempt(job_id)
+        except StaleTransitionError as exc:
+            raise JobCancelledError(f"job {job_id} was cancelled before submission") from exc
+    try:
+        invocation_arn = get_bedrock().start(_bedrock_request(job))
+    except ProviderThrottledError as exc:
+        wait = exc.retry_after if exc.retry_after is not None else _DEFAULT_THROTTLE_WAIT
+        logger.info("bedrock throttled the submit", extra={"code": exc.code})
+        return StepOutcome(
+            outcome="throttled",
+            provider_status="queued",
+            wait_seconds=min(_MAX_THROTTLE_WAIT, max(1, math.ceil(wait))),
+            interval_seconds=interval,
+        )
+    except ProviderRejectedError as exc:
+        _fail(job_id, exc)
+        raise
+    try:
+        jobs.record_submission(job_id, invocation_arn, "in_progress")
+    except StaleTransitionError as exc:
+        # Bedrock has no way to stop an invocation: what it writes is deleted when it lands.
+        raise JobCancelledError(f"job {job_id} was cancelled during submission") from exc
+    logger.info("submitted to bedrock", extra={"job_id": job_id, "invocation": invocation_arn})
+    return StepOutcome(
+        outcome="submitted", provider_status="in_progress", interval_seconds=interval
     )

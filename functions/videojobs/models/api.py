@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from videojobs.models.presets import AspectRatio, Duration, PresetName, Resolution
-from videojobs.models.provider_types import ModelName, VideoSeconds, VideoSize
+from videojobs.models.provider_types import AnyModelName, AnySeconds, AnySize
 
 PROMPT_MAX_CHARS = 4000
 """The default prompt bound; the deployed bound is ``Settings.prompt_max_chars``."""
@@ -52,13 +52,29 @@ class CreateVideoBody(BaseModel):
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
         description="What the video shows. Its longest length is configured per deployment."
     )
-    model: ModelName | None = Field(default=None, description="Defaults to sora-2.")
-    seconds: VideoSeconds | None = Field(
-        default=None, description='"4", "8" or "12" (an integer is accepted too).'
-    )
-    size: VideoSize | None = Field(
+    model: AnyModelName | None = Field(
         default=None,
-        description="Width x height; 1024x1792 and 1792x1024 need sora-2-pro.",
+        description=(
+            "Defaults to sora-2. amazon.nova-reel-v1:1 and luma.ray-v2:0 run on Amazon "
+            "Bedrock where the deployment enables them (GET /v1/models lists them)."
+        ),
+    )
+    seconds: AnySeconds | None = Field(
+        default=None,
+        description=(
+            'Clip length (an integer is accepted too): sora-2 models "4", "8" or "12"; '
+            'amazon.nova-reel-v1:1 "6" or "12" to "120" in steps of 6; luma.ray-v2:0 "5" or "9".'
+        ),
+    )
+    size: AnySize | None = Field(
+        default=None,
+        description=(
+            "Width x height; 1024x1792 and 1792x1024 need sora-2-pro; amazon.nova-reel-v1:1 "
+            "renders 1280x720; luma.ray-v2:0 its aspect ratios at 540p or 720p (see docs)."
+        ),
+    )
+    loop: bool | None = Field(
+        default=None, description="luma.ray-v2:0 only: a clip whose end runs into its start."
     )
     input_reference: InputReferenceParam | None = Field(
         default=None,
@@ -194,3 +210,19 @@ class ErrorBody(BaseModel):
     """The OpenAI error shape every failure is answered with."""
 
     error: ErrorDetail
+
+
+class ModelResource(BaseModel):
+    """One model this deployment serves (OpenAI's ``Model`` object)."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(description="When the model was published (Unix seconds).")
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``: what this deployment serves, in OpenAI's list shape."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelResource]

@@ -112,6 +112,17 @@ class InvalidRequestError(VideojobsError):
         self.code = code
 
 
+class VariantUnavailableError(VideojobsError):
+    """A completed video's provider made no file of this variant (HTTP 404 ``variant_unavailable``).
+
+    Amazon Bedrock's video models make the video alone: no thumbnail, no spritesheet.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class AuthenticationError(VideojobsError):
     """Missing, unknown or revoked API key (HTTP 401)."""
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from videojobs.models.money import usd
-from videojobs.models.provider_types import ContentVariant, ModelName, VideoSeconds, VideoSize
+from videojobs.models.provider_types import AnyModelName, AnySeconds, AnySize, ContentVariant
 
 JobId = Annotated[str, StringConstraints(pattern=r"^video_[0-9a-f]{32}$")]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -68,7 +68,8 @@ class StoredAsset(BaseModel):
     bytes: int
     content_type: str
     sha256: str
-    crc32: str
+    crc32: str | None = None
+    """Of files we uploaded ourselves; a server-side copy records S3's SHA-256 alone."""
 
 
 class StoredInput(BaseModel):
@@ -88,9 +89,11 @@ class VideoRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     prompt: str
-    model: ModelName = "sora-2"
-    seconds: VideoSeconds = "4"
-    size: VideoSize = "720x1280"
+    model: AnyModelName = "sora-2"
+    seconds: AnySeconds = "4"
+    size: AnySize = "720x1280"
+    loop: bool | None = None
+    """Luma Ray 2 only: whether the clip loops (None: the model's default, no loop)."""
     remix_of: str | None = None
     """The job id this one remixes (what the API shows as ``remixed_from_video_id``)."""
     remix_of_provider_id: str | None = None

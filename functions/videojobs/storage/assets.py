@@ -138,6 +138,67 @@ def store_stream(
     )
 
 
+# --- Bedrock output ----------------------------------------------------------------------------
+
+BEDROCK_PREFIX = "bedrock/"
+"""Where Bedrock writes each job's output: ``bedrock/<job>/<invocation id>/output.mp4``."""
+
+
+def bedrock_output_uri(job_id: str) -> str:
+    """The ``s3Uri`` a job's invocation writes under (a folder of its own per job)."""
+    return f"s3://{get_settings().bucket}/{BEDROCK_PREFIX}{job_id}"
+
+
+def bedrock_output_key(job_id: str, invocation_id: str, file_name: str) -> str:
+    """The key of one file Bedrock wrote for a job's invocation."""
+    return f"{BEDROCK_PREFIX}{job_id}/{invocation_id}/{file_name}"
+
+
+def copy_bedrock_output(source_key: str, key: str, *, content_type: str) -> StoredAsset:
+    """Copy a file Bedrock wrote into ``key``, inside the bucket (nothing is downloaded).
+
+    S3 computes the copy's SHA-256 itself, and it is recorded with the byte count. Raises
+    :class:`ProviderTransientError` when the source is not there (yet).
+    """
+    settings = get_settings()
+    client = aws.s3()
+    try:
+        copied = client.copy_object(
+            Bucket=settings.bucket,
+            Key=key,
+            CopySource={"Bucket": settings.bucket, "Key": source_key},
+            MetadataDirective="REPLACE",
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in _NOT_THERE:
+            raise ProviderTransientError(
+                f"Bedrock's output {source_key.rsplit('/', 2)[-2]}/... is not in the bucket",
+                code="output_missing",
+            ) from None
+        raise
+    digest = copied.get("CopyObjectResult", {}).get("ChecksumSHA256")
+    head = client.head_object(Bucket=settings.bucket, Key=key, ChecksumMode="ENABLED")
+    digest = digest or head.get("ChecksumSHA256")
+    if not digest:
+        raise ProviderTransientError(f"S3 recorded no SHA-256 for {key}", code="checksum_missing")
+    return StoredAsset(
+        key=key,
+        bytes=int(head["ContentLength"]),
+        content_type=content_type,
+        sha256=base64.b64decode(digest).hex(),
+    )
+
+
+def delete_bedrock_output(job_id: str) -> int:
+    """Delete what Bedrock wrote for a job (after the copy, or once the job ended)."""
+    return _delete_prefix(f"{BEDROCK_PREFIX}{job_id}/")
+
+
+# --- Downloads ---------------------------------------------------------------------------------
+
+
 def download_name(job_id: str, variant: ContentVariant) -> str:
     """The file name a download of a job's variant is saved as (``<job>.mp4``, ...)."""
     if variant == "video":

@@ -39,9 +39,22 @@ def register(commands: Any) -> None:
     """Add the consumer commands to the CLI's sub-parsers."""
     submit = _command(commands, "submit", "submit one video job", _submit)
     submit.add_argument("prompt", help="what the video should show")
-    submit.add_argument("--seconds", help="4, 8 or 12")
-    submit.add_argument("--size", help="e.g. 1280x720 or 720x1280")
-    submit.add_argument("--model", help="sora-2 or sora-2-pro")
+    submit.add_argument(
+        "--seconds",
+        help="sora-2 models: 4, 8 or 12; amazon.nova-reel-v1:1: 6 or 12-120 in steps of 6; "
+        "luma.ray-v2:0: 5 or 9",
+    )
+    submit.add_argument("--size", help="e.g. 1280x720 or 720x1280 (luma.ray-v2:0: also 540p)")
+    submit.add_argument(
+        "--model",
+        help="sora-2, sora-2-pro, amazon.nova-reel-v1:1 or luma.ray-v2:0 (see: videojobs models)",
+    )
+    submit.add_argument(
+        "--loop",
+        action="store_true",
+        default=None,
+        help="luma.ray-v2:0 only: a clip whose end runs into its start",
+    )
     submit.add_argument("--preset", help="youtube, tiktok, instagram-reels, ...")
     submit.add_argument(
         "--input-reference",
@@ -112,6 +125,8 @@ def register(commands: Any) -> None:
     batch_wait = _command(batch_commands, "wait", "wait for a batch to finish", _batch_wait)
     batch_wait.add_argument("id")
     _wait_options(batch_wait, flag=False)
+
+    _command(commands, "models", "the models this deployment serves", _models)
 
     usage = _command(
         commands, "usage", "your jobs, seconds and cost by day and model, and budgets", _usage
@@ -210,7 +225,7 @@ def _show(args: argparse.Namespace, value: Any, table: Callable[[Any], str]) -> 
 
 def _submit(args: argparse.Namespace, client: VideojobsClient) -> int:
     body: dict[str, Any] = {"prompt": args.prompt}
-    for field in ("seconds", "size", "model", "preset", "callback_url"):
+    for field in ("seconds", "size", "model", "preset", "callback_url", "loop"):
         value = getattr(args, field)
         if value is not None:
             body[field] = value
@@ -466,6 +481,13 @@ def fetch_usage(
     response = client._check(client._http.get("/usage", params=params))
     result: dict[str, Any] = response.json()
     return result
+
+
+def _models(args: argparse.Namespace, client: VideojobsClient) -> int:
+    # The client has no models method of its own; this uses its connection and error check.
+    response = client._check(client._http.get("/models"))
+    _print_json(response.json())
+    return 0
 
 
 def _usage(args: argparse.Namespace, client: VideojobsClient) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,7 @@ class LocalVideojobs:
             "provider_webhook_secret": self.provider_webhook_secret,
             "emulator_url": self.emulator.api_url,
             "emulator_admin_url": self.emulator.url + "/_emulator",
+            "bedrock_endpoint_url": self.emulator.url,
             "provider_api_key": self.emulator.config.api_key,
             "aws_endpoint_url": self.stack.aws_endpoint_url,
             "region": self.stack.region,
@@ -155,6 +156,10 @@ def run_local(
     overrides = {
         "ProviderBaseUrl": "",
         "LocalMode": "true",
+        # The emulator's Bedrock face serves both Bedrock models, in the regions a real
+        # deployment would typically use.
+        "NovaReelRegion": "us-east-1",
+        "LumaRayRegion": "us-west-2",
         **scaled_to_speed(template, emulator_speed),
         **parse_parameter_overrides(parameter_overrides),
     }
@@ -169,7 +174,11 @@ def run_local(
             parameter_overrides=overrides,
             api_port=api_port,
             secret_values=secrets_,
-            function_environment=function_environment,
+            # Only the local stack points boto3's bedrock-runtime client at the emulator.
+            function_environment={
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": emulator.url,
+                **(function_environment or {}),
+            },
             # Handlers reach moto over HTTP, so presigned S3 URLs work from any client.
             route_clients_via_server=True,
         )
@@ -181,6 +190,9 @@ def run_local(
             root = stack.api_url.rsplit("/", 1)[0]  # served without the stage prefix too
             webhook_url = f"{root}/webhooks/provider"
             emulator.update_config(webhook_url=webhook_url)
+            # Bedrock writes its output into the stack's bucket, so the bucket's Object Created
+            # events reach EventBridge as they do in AWS.
+            emulator.emulator.bedrock.output_writer = _bucket_writer(stack)
             local = LocalVideojobs(
                 stack=stack,
                 emulator=emulator,
@@ -197,3 +209,12 @@ def run_local(
                 reset_provider()
                 get_settings.cache_clear()
                 aws.reset_clients()
+
+
+def _bucket_writer(stack: LocalStack) -> Callable[[str, str, bytes, str], None]:
+    s3 = stack.client("s3")
+
+    def write(bucket: str, key: str, body: bytes, content_type: str) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+    return write

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from . import bedrock
 from .engine import Content, Emulator
 from .errors import (
     INVALID_API_KEY,
@@ -134,6 +135,7 @@ class EmulatorApp:
             "stats": lambda request: _json(self.emulator.stats_snapshot()),
             "reset": self._reset,
             "webhooks": lambda request: _json(self.emulator.webhooks.deliveries()),
+            "invocations": lambda request: _json(self.emulator.bedrock.invocations()),
             "admin_video": self._admin_video,
             "health": lambda request: _json({"status": "ok"}),
         }
@@ -150,6 +152,7 @@ class EmulatorApp:
                 Rule("/_emulator/stats", endpoint="stats", methods=["GET"]),
                 Rule("/_emulator/reset", endpoint="reset", methods=["POST"]),
                 Rule("/_emulator/webhooks", endpoint="webhooks", methods=["GET"]),
+                Rule("/_emulator/invocations", endpoint="invocations", methods=["GET"]),
                 Rule("/_emulator/videos/<video_id>", endpoint="admin_video", methods=["GET"]),
                 Rule("/_emulator/health", endpoint="health", methods=["GET"]),
             ],
@@ -160,7 +163,17 @@ class EmulatorApp:
         request = Request(environ)
         request.max_content_length = MAX_BODY_BYTES
         started = time.time()
-        if request.path == "/v1" or request.path.startswith("/v1/"):
+        if request.path == "/async-invoke" or request.path.startswith("/async-invoke/"):
+            # Amazon Bedrock's runtime face (boto3's bedrock-runtime client, by endpoint URL).
+            response = bedrock.handle(self.emulator.bedrock, request)
+            self.emulator.record_request(
+                request.method,
+                request.path,
+                request.query_string.decode("latin-1"),
+                response.status_code,
+                started,
+            )
+        elif request.path == "/v1" or request.path.startswith("/v1/"):
             response = self._dispatch_v1(request)
             response.headers["x-request-id"] = "req_" + secrets.token_hex(12)
             self.emulator.record_request(

@@ -20,6 +20,7 @@ from typing import Any
 
 from videojobs.standard_webhooks import generate_secret
 
+from .bedrock import BedrockFace
 from .config import RUNTIME_KEYS, EmulatorConfig, is_pro
 from .errors import (
     INVALID_VALUE,
@@ -167,6 +168,12 @@ class Emulator:
         self._renderer = Renderer(
             config.render_cache_dir, config.render_workers, on_render=self.stats.rendered
         )
+        self.bedrock = BedrockFace(
+            renderer=self._renderer,
+            faults=self.faults,
+            speed=lambda: self._clock.speed,
+            fail_marker=lambda: self._config.fail_marker,
+        )
         self._scheduler = threading.Thread(target=self._run, name="emulator-scheduler", daemon=True)
         self.stop_event = threading.Event()
 
@@ -185,6 +192,7 @@ class Emulator:
         if self._scheduler.is_alive():
             self._scheduler.join()
         self.webhooks.close()
+        self.bedrock.close()
         self._renderer.close()
 
     @property
@@ -217,6 +225,7 @@ class Emulator:
             self._requests.clear()
             self.faults.clear()
             self.webhooks.clear()
+            self.bedrock.reset()
             self.stats.reset()
             if restore_config:
                 self._config = self._initial_config

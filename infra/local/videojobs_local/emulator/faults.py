@@ -43,6 +43,13 @@ class TruncateFault:
 
 
 @dataclass
+class QuotaFault:
+    """Bedrock's ServiceQuotaExceededException (too many invocations at once)."""
+
+    count: int
+
+
+@dataclass
 class WebhookFault:
     mode: WebhookMode = "normal"
     count: int | None = None
@@ -83,11 +90,19 @@ class Faults:
         self.server_error: ServerErrorFault | None = None
         self.slow: SlowFault | None = None
         self.truncate_download: TruncateFault | None = None
+        self.quota_exceeded: QuotaFault | None = None
         self.webhooks = WebhookFault()
 
     def configure(self, body: dict[str, Any]) -> None:
         """Apply an admin request; validates everything before changing anything."""
-        known = {"rate_limit", "server_error", "slow", "truncate_download", "webhooks"}
+        known = {
+            "rate_limit",
+            "server_error",
+            "slow",
+            "truncate_download",
+            "quota_exceeded",
+            "webhooks",
+        }
         unknown = sorted(set(body) - known)
         if unknown:
             raise FaultSpecError(f"unknown fault(s): {', '.join(unknown)}")
@@ -114,6 +129,8 @@ class Faults:
             )
         if name == "slow":
             return SlowFault(_int(spec, "count", 1), _number(spec, "delay_seconds", 1.0))
+        if name == "quota_exceeded":
+            return QuotaFault(_int(spec, "count", 1))
         if name == "truncate_download":
             return TruncateFault(_int(spec, "count", 1), _int(spec, "after_bytes", 0))
         mode = spec.get("mode", "normal")
@@ -127,6 +144,7 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self.rate_limit = self.server_error = self.slow = self.truncate_download = None
+            self.quota_exceeded = None
             self.webhooks = WebhookFault()
 
     def snapshot(self) -> dict[str, Any]:
@@ -138,6 +156,7 @@ class Faults:
                 "truncate_download": (
                     asdict(self.truncate_download) if self.truncate_download else None
                 ),
+                "quota_exceeded": asdict(self.quota_exceeded) if self.quota_exceeded else None,
                 "webhooks": asdict(self.webhooks),
             }
 
@@ -152,6 +171,17 @@ class Faults:
             if fault.count <= 0:
                 self.slow = None
             return fault.delay_seconds
+
+    def take_quota_exceeded(self) -> bool:
+        """Bedrock's ServiceQuotaExceededException for the next request, when planned."""
+        with self._lock:
+            fault = self.quota_exceeded
+            if fault is None:
+                return False
+            fault.count -= 1
+            if fault.count <= 0:
+                self.quota_exceeded = None
+            return True
 
     def take_rate_limit(self) -> float | None:
         with self._lock:
