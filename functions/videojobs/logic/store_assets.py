@@ -72,7 +72,7 @@ def _copy_bedrock_video(job: Job) -> StoredAsset:
     stored = assets.copy_bedrock_output(
         source,
         assets.asset_key(job.tenant_id, job.job_id, "video"),
-        content_type=_DEFAULT_TYPES["video"],
+        content_type=assets.CONTENT_TYPES["video"],
     )
     logger.info("asset copied", extra={"job_id": job.job_id, "bytes": stored.bytes})
     return stored
