@@ -185,6 +185,11 @@ def check_usage(outcome: Outcome) -> None:
     ]
 
 
+def check_models(outcome: Outcome) -> None:
+    served = [model["id"] for model in last_json(outcome)["data"]]
+    assert served == ["sora-2", "sora-2-pro", "amazon.nova-reel-v1:1", "luma.ray-v2:0"]
+
+
 def check_callbacks(outcome: Outcome) -> None:
     event_type, video_id, same = outcome.lines()[-1].split()
     assert (event_type, same) == ("video.completed", "True")
@@ -263,6 +268,7 @@ CHECKS: dict[str, Callable[[Outcome], None]] = {
     "curl cancel": check_cancel,
     "curl batch": check_batch,
     "curl usage": check_usage,
+    "curl models": check_models,
     "python callbacks": check_callbacks,
     "curl errors": check_errors,
     "python sdk": check_sdk,

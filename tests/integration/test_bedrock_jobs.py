@@ -145,6 +145,10 @@ def test_variants_bedrock_does_not_make_answer_404_variant_unavailable(
     assert response.json()["error"]["code"] == "variant_unavailable"
     assert response.json()["error"]["param"] == "variant"
     assert api.get(f"/videos/{job['id']}/content").status_code == 302
+    # And Bedrock has no remix: asking for one is refused, not sent anywhere
+    remix = api.post(f"/videos/{job['id']}/remix", json={"prompt": "the same, at night"})
+    assert remix.status_code == 400
+    assert remix.json()["error"]["code"] == "unsupported_parameter"
 
 
 @pytest.mark.parametrize(
@@ -199,14 +203,18 @@ def test_a_failed_generation_ends_the_job_with_its_reason(
     assert done["cost"]["settled_usd"] == 0
 
 
-def test_models_lists_what_this_deployment_serves(api: httpx.Client) -> None:
+def test_models_lists_what_this_deployment_serves(
+    service: LocalVideojobs, api: httpx.Client
+) -> None:
     response = api.get("/models")
     assert response.status_code == 200
     body = response.json()
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == ["sora-2", "sora-2-pro", NOVA, LUMA]
-    assert {m["object"] for m in body["data"]} == {"model"}
-    assert json.dumps(body).count("owned_by") == 4
+    assert {(m["id"], m["owned_by"]) for m in body["data"]} >= {(NOVA, "amazon"), (LUMA, "luma")}
+    # And the openai SDK reads it as OpenAI's model list
+    client = openai.OpenAI(base_url=service.api_url, api_key=service.api_key, max_retries=0)
+    assert [model.id for model in client.models.list()] == ["sora-2", "sora-2-pro", NOVA, LUMA]
 
 
 def test_a_batch_mixes_protocols_and_refuses_a_length_by_its_element(
