@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench clean iam-unused
 
 install: $(STAMP)
 
@@ -28,6 +28,14 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+# Runs the whole suite recording every AWS call's IAM check, then lists in docs/security.md
+# the permissions template.yaml grants that no call used.
+IAM_RECORD := .local/iam-exercised.jsonl
+iam-unused: install
+	mkdir -p .local && rm -f $(IAM_RECORD)
+	VIDEOJOBS_IAM_RECORD=$(CURDIR)/$(IAM_RECORD) $(VENV)/bin/pytest -n 2 --dist loadfile -q
+	$(PY) -m videojobs_local.stack.iam_report $(IAM_RECORD) --template template.yaml --update docs/security.md
 
 bench: install
 	$(PY) bench/download.py

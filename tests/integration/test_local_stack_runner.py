@@ -57,7 +57,9 @@ Resources:
         Get: {Type: Api, Properties: {Path: "/things/{id}", Method: get}}
   Writer:
     Type: AWS::Serverless::Function
-    Properties: {Handler: stack_fixtures.handlers.use_boto3}
+    Properties:
+      Handler: stack_fixtures.handlers.use_boto3
+      Policies: [{DynamoDBCrudPolicy: {TableName: !Ref Items}}]
   Inline:
     Type: AWS::Serverless::StateMachine
     Properties:
@@ -70,6 +72,7 @@ Resources:
             Parameters: {pk: "${Key}"}
             End: true
       DefinitionSubstitutions: {Key: from-machine}
+      Policies: [{LambdaInvokePolicy: {FunctionName: !Ref Writer}}]
 Outputs:
   ItemsTable: {Value: !Ref Items}
 """
