@@ -6,6 +6,7 @@ resource ARN it is authorized with."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -303,3 +304,52 @@ def test_a_role_names_its_session_as_aws_does() -> None:
     assert role.session_arn == (
         f"arn:aws:sts::{ACCOUNT}:assumed-role/stack-StoreFunctionRole-ABC/stack-StoreFunction-XYZ"
     )
+
+
+def test_the_unused_grants_report_lists_what_no_call_used(tmp_path: Any) -> None:
+    # Given the records two stacks of the same template wrote, and one of another template
+    from videojobs_local.stack import iam_report
+
+    template = tmp_path / "template.yaml"
+    template.write_text("")
+
+    def line(kind: str, owner: str, action: str, template_path: str = str(template)) -> str:
+        return json.dumps(
+            {
+                "template": template_path,
+                "kind": kind,
+                "owner": owner,
+                "source": "DynamoDBCrudPolicy",
+                "action": action,
+                "resource": "arn:aws:dynamodb:us-east-1:1:table/${JobsTable}",
+            }
+        )
+
+    record = tmp_path / "record.jsonl"
+    record.write_text(
+        "\n".join(
+            [
+                line("granted", "Submit", "dynamodb:GetItem"),
+                line("granted", "Submit", "dynamodb:Scan"),
+                line("used", "Submit", "dynamodb:GetItem"),
+                line("granted", "Submit", "dynamodb:Query"),
+                line("used", "Submit", "dynamodb:Query"),
+                line("granted", "Other", "dynamodb:DeleteItem", template_path="/elsewhere.yaml"),
+            ]
+        )
+    )
+    document = tmp_path / "security.md"
+    document.write_text(
+        f"# Security\n\n{iam_report.START_MARKER}\nold\n{iam_report.END_MARKER}\nafter\n"
+    )
+
+    # When the report updates the document
+    assert (
+        iam_report.main([str(record), "--template", str(template), "--update", str(document)]) == 0
+    )
+
+    # Then only the grant no call used is listed, and the rest of the document is kept
+    text = document.read_text()
+    assert "`dynamodb:Scan`" in text
+    assert "GetItem" not in text and "Query" not in text and "DeleteItem" not in text
+    assert "old" not in text and text.endswith(f"{iam_report.END_MARKER}\nafter\n")

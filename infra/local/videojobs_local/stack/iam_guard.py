@@ -329,10 +329,16 @@ _MAPPERS: dict[str, Callable[[CallContext, str, Mapping[str, Any]], list[Permiss
 }
 
 
+# Calls AWS answers for any principal, whatever its policies say.
+_UNAUTHORIZED_CALLS = {("sts", "GetCallerIdentity")}
+
+
 def requested_permissions(
     ctx: CallContext, service: str, operation: str, params: Mapping[str, Any]
 ) -> list[Permission]:
     """The (action, resource) pairs AWS authorizes a call with; ``service`` is the IAM prefix."""
+    if (service, operation) in _UNAUTHORIZED_CALLS:
+        return []
     mapper = _MAPPERS.get(service)
     if mapper is None:
         return [(f"{service}:{operation}", "*")]
