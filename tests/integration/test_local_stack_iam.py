@@ -18,6 +18,7 @@ Globals:
   Function:
     Runtime: python3.13
     CodeUri: functions/
+    Timeout: 30
 Resources:
   Assets:
     Type: AWS::S3::Bucket

@@ -71,6 +71,8 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       Handler: stack_fixtures.handlers.use_boto3
+      # Room for a loaded test machine: the handler waits on moto.
+      Timeout: 30
       Policies: [{DynamoDBCrudPolicy: {TableName: !Ref Items}}]
   Collect:
     Type: AWS::Serverless::Function

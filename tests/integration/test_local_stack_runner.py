@@ -30,6 +30,8 @@ Parameters:
 Globals:
   Function:
     Runtime: python3.13
+    # Room for a loaded test machine; Lambda's 3 s default fails handlers that wait on it.
+    Timeout: 30
     Environment:
       Variables:
         GREETING: !Ref Greeting

@@ -46,7 +46,8 @@ from .iam_policy import (
     expand_policies,
     role_policy_statements,
 )
-from .provision import Stack
+from .provision import FunctionSpec, Stack, StateMachineSpec
+from .template import Resolver
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +104,10 @@ def roles_of_stack(stack: Stack) -> dict[str, Role]:
 
 def _statements(
     stack: Stack,
-    resolver: Any,
+    resolver: Resolver,
     explicit_roles: Mapping[Any, str],
     role_arn: str,
-    owner: Any,
+    owner: FunctionSpec | StateMachineSpec,
 ) -> list[Statement]:
     statements = expand_policies(owner.policies, resolver, owner=owner.logical_id)
     role_logical_id = explicit_roles.get(role_arn)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 START_MARKER = "<!-- iam-unused:start -->"
@@ -48,24 +49,39 @@ def unused(kinds: dict[str, set[Key]]) -> list[Key]:
     return sorted(kinds.get("granted", set()) - kinds.get("used", set()))
 
 
-def render(keys: Iterable[Key], *, denied: Iterable[Key] = ()) -> str:
-    """The unused grants as Markdown, one list per function or state machine."""
-    by_owner: dict[str, list[Key]] = defaultdict(list)
-    for key in keys:
-        by_owner[key[0]].append(key)
+_REGION_ACCOUNT = re.compile(r":[a-z]{2}(-[a-z]+)+-\d:\d{12}:")
+
+
+def _short(resource: str) -> str:
+    return _REGION_ACCOUNT.sub(":${AWS::Region}:${AWS::AccountId}:", resource)
+
+
+def render(kinds: dict[str, set[Key]]) -> str:
+    """The unused grants as Markdown: per function or state machine, per policy and
+    resource pattern, the actions no call used."""
+    granted: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for owner, source, action, resource in kinds.get("granted", set()):
+        granted[(owner, source, resource)].add(action)
+    left = set(unused(kinds))
+    by_owner: dict[str, list[str]] = defaultdict(list)
+    for (owner, source, resource), actions in sorted(granted.items()):
+        idle = sorted(a for a in actions if (owner, source, a, resource) in left)
+        if not idle:
+            continue
+        listed = "all" if len(idle) == len(actions) > 1 else ", ".join(f"`{a}`" for a in idle)
+        by_owner[owner].append(f"  - {source} on `{_short(resource)}`: {listed}")
     lines: list[str] = []
     if not by_owner:
         lines.append("Every granted permission was used by the suite.")
     for owner in sorted(by_owner):
         lines.append(f"- **{owner}**")
-        for _, source, action, resource in by_owner[owner]:
-            lines.append(f"  - `{action}` on `{resource}` ({source})")
-    denied = sorted(denied)
+        lines.extend(by_owner[owner])
+    denied = sorted(kinds.get("denied", set()))
     if denied:
         lines.append("")
-        lines.append("Calls refused during the run (the suite provokes some on purpose):")
+        lines.append("Calls refused during the run:")
         for owner, reason, action, resource in denied:
-            lines.append(f"- {owner}: `{action}` on `{resource}` ({reason})")
+            lines.append(f"- {owner}: `{action}` on `{_short(resource)}` ({reason})")
     return "\n".join(lines) + "\n"
 
 
@@ -90,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not kinds.get("granted"):
         print(f"no grants recorded for {args.template} in {args.record}", file=sys.stderr)
         return 1
-    text = render(unused(kinds), denied=kinds.get("denied", set()))
+    text = render(kinds)
     if args.update is not None:
         update(args.update, text)
     else:
