@@ -12,7 +12,7 @@ PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.0/bin/python3) 
 CHECKOV_VENV ?= .venv-checkov
 SAM_VENV ?= .venv-sam
 
-.PHONY: install browser demo test test-runtime lint typecheck bench clean checkov validate
+.PHONY: install browser demo test test-runtime lint typecheck bench clean checkov validate iam-unused
 
 install: $(STAMP)
 
@@ -83,6 +83,14 @@ validate: $(SAM_VENV)/.installed
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+# Runs the whole suite recording every AWS call's IAM check, then lists in docs/security.md
+# the permissions template.yaml grants that no call used.
+IAM_RECORD := .local/iam-exercised.jsonl
+iam-unused: install
+	mkdir -p .local && rm -f $(IAM_RECORD)
+	VIDEOJOBS_IAM_RECORD=$(CURDIR)/$(IAM_RECORD) $(VENV)/bin/pytest -n 2 --dist loadfile -q
+	$(PY) -m videojobs_local.stack.iam_report $(IAM_RECORD) --template template.yaml --update docs/security.md
 
 bench: install
 	$(PY) bench/download.py

@@ -30,6 +30,8 @@ Parameters:
 Globals:
   Function:
     Runtime: python3.13
+    # Room for a loaded test machine; Lambda's 3 s default fails handlers that wait on it.
+    Timeout: 30
     Environment:
       Variables:
         GREETING: !Ref Greeting
@@ -57,7 +59,9 @@ Resources:
         Get: {Type: Api, Properties: {Path: "/things/{id}", Method: get}}
   Writer:
     Type: AWS::Serverless::Function
-    Properties: {Handler: stack_fixtures.handlers.use_boto3}
+    Properties:
+      Handler: stack_fixtures.handlers.use_boto3
+      Policies: [{DynamoDBCrudPolicy: {TableName: !Ref Items}}]
   Inline:
     Type: AWS::Serverless::StateMachine
     Properties:
@@ -70,6 +74,7 @@ Resources:
             Parameters: {pk: "${Key}"}
             End: true
       DefinitionSubstitutions: {Key: from-machine}
+      Policies: [{LambdaInvokePolicy: {FunctionName: !Ref Writer}}]
 Outputs:
   ItemsTable: {Value: !Ref Items}
 """

@@ -89,20 +89,30 @@ Resources:
         EchoArn: !GetAtt Echo.Arn
         FailArn: !GetAtt Fail.Arn
         FlakyArn: !GetAtt Flaky.Arn
+      Policies:
+        - LambdaInvokePolicy: {FunctionName: !Ref Echo}
+        - LambdaInvokePolicy: {FunctionName: !Ref Fail}
+        - LambdaInvokePolicy: {FunctionName: !Ref Flaky}
   Callback:
     Type: AWS::Serverless::StateMachine
     Properties:
       DefinitionUri: asl/callback.asl.json
       DefinitionSubstitutions: {KeepTokenArn: !GetAtt KeepToken.Arn}
+      Policies:
+        - LambdaInvokePolicy: {FunctionName: !Ref KeepToken}
   Slot:
     Type: AWS::Serverless::StateMachine
     Properties:
       DefinitionUri: asl/slot.asl.json
       DefinitionSubstitutions: {SemaphoreTable: !Ref Semaphore}
+      Policies:
+        - DynamoDBCrudPolicy: {TableName: !Ref Semaphore}
   Publisher:
     Type: AWS::Serverless::StateMachine
     Properties:
       DefinitionUri: asl/publisher.asl.json
+      Policies:
+        - EventBridgePutEventsPolicy: {EventBusName: default}
   Waiter:
     Type: AWS::Serverless::StateMachine
     Properties:

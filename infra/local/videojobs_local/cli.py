@@ -19,6 +19,7 @@ from typing import Any
 from videojobs_local import cli_client, cli_keys, cli_status
 
 DEFAULT_STATE_FILE = ".local/stack.json"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 
 
 def _write_state(path: Path, state: dict[str, Any]) -> None:
@@ -107,6 +108,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         emulator_speed=args.emulator_speed,
         parameter_overrides=overrides,
         function_environment=metrics,
+        template=Path(args.template),
     ) as local:
         _write_state(state_file, local.state())
         print(_started_banner(local, state_file), flush=True)
@@ -206,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     local_commands = local.add_subparsers(dest="local_command", required=True)
     up = local_commands.add_parser("up", help="run the local stack until Ctrl-C")
     up.add_argument("--api-port", type=int, default=3000)
+    up.add_argument(
+        "-t",
+        "--template",
+        default=str(DEFAULT_TEMPLATE),
+        help="the SAM template to run (default: the project's template.yaml); paths in it "
+        "(CodeUri, DefinitionUri) are relative to its directory, as with sam -t",
+    )
     up.add_argument("--state-file", default=DEFAULT_STATE_FILE)
     up.add_argument(
         "--emulator-speed",

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import botocore.exceptions
 
 _lock = threading.Lock()
 _records: dict[str, list[Any]] = defaultdict(list)
@@ -133,6 +134,32 @@ def use_boto3(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = boto3.client("dynamodb")
     client.put_item(TableName=table, Item={"pk": {"S": event["pk"]}})
     return {"table": table, "region": client.meta.region_name}
+
+
+def aws_call(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Makes one boto3 call and reports how it ended: ``{"ok": true}`` or the error."""
+    client = boto3.client(event["service"])
+    try:
+        getattr(client, event["operation"])(**event.get("params", {}))
+    except botocore.exceptions.ClientError as exc:
+        return {
+            "code": exc.response["Error"]["Code"],
+            "message": exc.response["Error"]["Message"],
+            "status": exc.response["ResponseMetadata"].get("HTTPStatusCode"),
+        }
+    return {"ok": True}
+
+
+def api_slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answers after ``?seconds=`` seconds."""
+    time.sleep(float((event.get("queryStringParameters") or {}).get("seconds", 0)))
+    record("api_slow", event["path"])
+    return {"statusCode": 200, "body": "late"}
+
+
+def big_result(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Returns a result of about ``bytes`` bytes."""
+    return {"blob": "x" * int(event["bytes"])}
 
 
 # ---------------------------------------------------------------------- SQS

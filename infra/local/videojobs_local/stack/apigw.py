@@ -18,6 +18,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 MAX_LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+# API Gateway's integration timeout for a REST API (the default and, for Lambda, the usual cap).
+INTEGRATION_TIMEOUT_SECONDS = 29.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ TOO_LARGE = _GatewayResponse(
 INTERNAL_ERROR = _GatewayResponse(
     "DEFAULT_5XX", 502, "Internal server error", "InternalServerErrorException"
 )
+INTEGRATION_TIMEOUT = _GatewayResponse(
+    "INTEGRATION_TIMEOUT", 504, "Endpoint request timed out", "InternalServerErrorException"
+)
 
 
 def _media_type_matches(content_type: str | None, patterns: Iterable[str]) -> bool:
@@ -148,8 +155,13 @@ class ApiFront:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:
         self.api = api
+        self.integration_timeout = integration_timeout
+        # Integrations run here so that a request can be answered 504 at the integration
+        # timeout while its function runs on, as it does behind API Gateway.
+        self._integrations = ThreadPoolExecutor(max_workers=32, thread_name_prefix="apigw-call")
         self.stack = stack
         self.dispatcher = dispatcher
         self.host = host
@@ -181,6 +193,7 @@ class ApiFront:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._integrations.shutdown(wait=False)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -228,7 +241,20 @@ class ApiFront:
         encoded = json.dumps(event).encode()
         if len(encoded) > MAX_LAMBDA_PAYLOAD_BYTES:
             return self._gateway_response(TOO_LARGE, request_id)
-        result = self.dispatcher.invoke(self._function_name(route.function_logical_id), encoded)
+        call = self._integrations.submit(
+            self.dispatcher.invoke, self._function_name(route.function_logical_id), encoded
+        )
+        try:
+            result = call.result(timeout=self.integration_timeout)
+        except FutureTimeout:
+            logger.error(
+                "%s %s: %s did not answer within the %ss integration timeout",
+                request.method,
+                path,
+                route.function_logical_id,
+                self.integration_timeout,
+            )
+            return self._gateway_response(INTEGRATION_TIMEOUT, request_id)
         if result.function_error:
             logger.error(
                 "%s %s: %s failed: %s",

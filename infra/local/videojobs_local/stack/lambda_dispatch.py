@@ -42,11 +42,29 @@ from typing import Any
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from .iam_guard import acting_as
+from .iam_policy import Role
 from .provision import FunctionSpec
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Any], Any]
+
+# Lambda's payload quotas: 6 MB for a synchronous request or response, 1 MB for an
+# asynchronous event. A response is refused past 6 MB; the message AWS gives names the
+# limit with its 100 bytes of framing.
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+MAX_RESPONSE_BYTES = MAX_SYNC_PAYLOAD_BYTES + 100
+MAX_ASYNC_REQUEST_BYTES = 1024 * 1024
+
+
+class RequestTooLarge(LambdaClientError):
+    """Invoke's answer to a payload over the quota (HTTP 413)."""
+
+    code = 413
+
+    def __init__(self, message: str) -> None:
+        super().__init__("RequestEntityTooLargeException", message)
 
 
 # ------------------------------------------------------------ environment overlay
@@ -236,7 +254,7 @@ class LambdaDispatcher:
         *,
         region: str,
         account_id: str,
-        enforce_timeouts: bool = False,
+        enforce_timeouts: bool = True,
         async_workers: int = 4,
         history_size: int = 1000,
     ) -> None:
@@ -254,6 +272,9 @@ class LambdaDispatcher:
         self._saved_environment: dict[str, str | None] = {}
         self._started = False
         self.plan = EnvironmentPlan(shared={}, conflicts={})
+        # The role each function's AWS calls are checked against, by function name (empty:
+        # calls are not checked).
+        self.roles: Mapping[str, Role] = {}
         self.history: deque[InvocationRecord] = deque(maxlen=history_size)
 
     # -- lifecycle
@@ -355,6 +376,11 @@ class LambdaDispatcher:
             raise LambdaClientError(
                 "InvalidRequestContentException", f"Could not parse request body into json: {exc}"
             ) from None
+        limit = MAX_ASYNC_REQUEST_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES
+        if len(body) > limit:
+            raise RequestTooLarge(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            )
         invoked_arn = function.arn if qualifier is None else f"{function.arn}:{qualifier}"
         if invocation_type == "DryRun":
             return InvocationResult(b"", None, "")
@@ -446,7 +472,8 @@ class LambdaDispatcher:
                 client_context=client_context,
             )
             try:
-                result = handler(event, context)
+                with acting_as(self.roles.get(function.name)):
+                    result = handler(event, context)
             except Exception as exc:
                 error_type = type(exc).__name__
                 logger.info(
@@ -485,6 +512,15 @@ class LambdaDispatcher:
                     _error_payload(error_type, f"Unable to marshal response: {exc}", request_id),
                     "Unhandled",
                     request_id,
+                )
+            if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+                error_type = "Function.ResponseSizeTooLarge"
+                message = (
+                    f"Response payload size ({len(payload)} bytes) exceeded maximum allowed "
+                    f"payload size ({MAX_RESPONSE_BYTES} bytes)."
+                )
+                return InvocationResult(
+                    _error_payload(error_type, message, request_id), "Unhandled", request_id
                 )
             return InvocationResult(payload, None, request_id)
         finally:

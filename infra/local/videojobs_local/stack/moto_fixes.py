@@ -12,6 +12,15 @@
   ``_dynamodb_writes``); they are made so by one lock over every write.
 * A Choice rule on a path that is absent (``IsPresent: false``) is evaluated correctly, but
   moto logs an ERROR for the missing path on the way; those lines are dropped.
+
+Service limits moto leaves out or counts differently, applied as AWS applies them:
+
+* Step Functions: an execution input over 256 KiB is refused (``ValidationException``);
+  ``States.ALL`` does not catch ``States.DataLimitExceeded`` (a task result over 256 KiB,
+  which moto does detect) nor ``States.Runtime``: the execution fails, as on AWS.
+* EventBridge: a PutEvents request whose entries add up to more than 256 KB is refused
+  (``ValidationException``), the size counted as AWS documents it.
+* SQS: the message size limit is counted in UTF-8 bytes (moto counts characters).
 """
 
 from __future__ import annotations
@@ -24,6 +33,20 @@ from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.dynamodb.models import DynamoDBBackend
+from moto.events.exceptions import ValidationException as EventsValidationException
+from moto.events.responses import EventsHandler
+from moto.sqs.exceptions import InvalidParameterValue
+from moto.sqs.models import SQSBackend
+from moto.stepfunctions.exceptions import ValidationException as StatesValidationException
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+    ErrorEqualsDecl,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -64,10 +87,21 @@ class _AbsentPathNoise(logging.Filter):
 _absent_path_noise = _AbsentPathNoise()
 
 
+# Step Functions' quota on an execution's input and on each state's input and output.
+MAX_STATE_PAYLOAD_BYTES = 256 * 1024
+# EventBridge's quota on the entries of one PutEvents request.
+MAX_PUT_EVENTS_BYTES = 256 * 1024
+
+
 def _start_execution(self: StepFunctionResponse) -> ActionResult:
     arn = self._get_param("stateMachineArn")
     name = self._get_param("name") or str(uuid.uuid4())
     execution_input = self._get_param("input", if_none="{}")
+    if len(execution_input.encode("utf-8")) > MAX_STATE_PAYLOAD_BYTES:
+        raise StatesValidationException(
+            "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_STATE_PAYLOAD_BYTES}"
+        )
     execution = self.stepfunction_backend.start_execution(arn, name, execution_input)
     return ActionResult(
         {"executionArn": execution.execution_arn, "startDate": execution.start_date}
@@ -106,6 +140,64 @@ def _send_task_failure(self: StepFunctionResponse) -> EmptyResult:
     return EmptyResult()
 
 
+# States.ALL matches every error name except these two, which only an explicit name catches.
+_NOT_CAUGHT_BY_ALL = (
+    StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
+    StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+)
+
+
+def _error_equals(self: ErrorEqualsDecl, env: Any) -> None:
+    error_name = env.stack[-1]
+    if error_name in _NOT_CAUGHT_BY_ALL:
+        env.stack.pop()
+        env.stack.append(error_name in self.error_names)
+        return
+    _originals["ErrorEqualsDecl._eval_body"](self, env)
+
+
+def _entry_size(entry: dict[str, Any]) -> int:
+    # How EventBridge sizes a PutEvents entry (the user guide's "Calculating PutEvents
+    # event entry size").
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        if entry.get(key) is not None:
+            size += len(str(entry[key]).encode("utf-8"))
+    for resource in entry.get("Resources") or []:
+        size += len(str(resource).encode("utf-8"))
+    return size
+
+
+def _put_events(self: EventsHandler) -> str:
+    entries = self._get_param("Entries") or []
+    if sum(_entry_size(entry) for entry in entries) > MAX_PUT_EVENTS_BYTES:
+        raise EventsValidationException(
+            "Total size of the entries in the request is over the limit."
+        )
+    result: str = _originals["EventsHandler.put_events"](self)
+    return result
+
+
+def _validate_message(
+    self: SQSBackend, queue: Any, message_body: str, *args: Any, **kwargs: Any
+) -> None:
+    limit = int(queue.maximum_message_size)
+    if len(message_body.encode("utf-8")) > limit:
+        raise InvalidParameterValue(
+            "One or more parameters are invalid. Reason: "
+            f"Message must be shorter than {limit} bytes."
+        )
+    _originals["SQSBackend._validate_message"](self, queue, message_body, *args, **kwargs)
+
+
+# Methods of other classes replaced by `install`, by "Class.method".
+_CLASS_REPLACEMENTS: dict[str, tuple[type, str, Callable[..., Any]]] = {
+    "ErrorEqualsDecl._eval_body": (ErrorEqualsDecl, "_eval_body", _error_equals),
+    "EventsHandler.put_events": (EventsHandler, "put_events", _put_events),
+    "SQSBackend._validate_message": (SQSBackend, "_validate_message", _validate_message),
+}
+
+
 _REPLACEMENTS: dict[str, Callable[..., Any]] = {
     "start_execution": _start_execution,
     "stop_execution": _stop_execution,
@@ -128,6 +220,10 @@ def install() -> None:
             if key not in _originals:
                 _originals[key] = getattr(DynamoDBBackend, name)
                 setattr(DynamoDBBackend, name, _serialised(_originals[key]))
+        for key, (owner, attribute, replacement) in _CLASS_REPLACEMENTS.items():
+            if key not in _originals:
+                _originals[key] = getattr(owner, attribute)
+                setattr(owner, attribute, replacement)
         logging.getLogger(_ASL_LOGGER).addFilter(_absent_path_noise)
 
 
@@ -137,6 +233,9 @@ def uninstall() -> None:
         for name, original in _originals.items():
             if name == "Environment.set_error":
                 Environment.set_error = original  # type: ignore[method-assign]
+            elif name in _CLASS_REPLACEMENTS:
+                owner, attribute, _ = _CLASS_REPLACEMENTS[name]
+                setattr(owner, attribute, original)
             elif name.startswith("DynamoDBBackend."):
                 setattr(DynamoDBBackend, name.split(".", 1)[1], original)
             else:

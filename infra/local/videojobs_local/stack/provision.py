@@ -67,6 +67,8 @@ class FunctionSpec:
     architectures: list[str]
     role_arn: str
     events: list[FunctionEvent] = field(default_factory=list)
+    # The resolved `Policies` property (SAM policy templates, inline documents, names).
+    policies: Any = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,9 @@ class StateMachineSpec:
     arn: str
     definition: str
     type: str
+    role_arn: str = ""
+    # The resolved `Policies` property of a Serverless state machine.
+    policies: Any = None
 
 
 @dataclass
@@ -671,6 +676,7 @@ class Provisioner:
             memory_size=memory,
             architectures=architectures,
             role_arn=str(role_arn),
+            policies=props.get("Policies"),
         )
         raw_events = (resource.get("Properties") or {}).get("Events") or {}
         for event_name, event in (props.get("Events") or {}).items():
@@ -769,7 +775,13 @@ class Provisioner:
             )["stateMachineArn"]
         )
         self.stack.state_machines[logical_id] = StateMachineSpec(
-            logical_id=logical_id, name=name, arn=arn, definition=definition, type=machine_type
+            logical_id=logical_id,
+            name=name,
+            arn=arn,
+            definition=definition,
+            type=machine_type,
+            role_arn=str(role_arn),
+            policies=props.get("Policies"),
         )
         return ResourceRecord(logical_id, str(resource["Type"]), arn, {"Arn": arn, "Name": name})
 

@@ -34,6 +34,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from . import moto_fixes
 from .apigw import ApiFront
 from .events import EventRouter, ExecutionStatusWatcher, SqsPoller, scheduled_event
+from .iam_guard import IamGuard
 from .lambda_dispatch import InvocationResult, LambdaDispatcher
 from .provision import Stack, provision
 from .template import PseudoParameters, load_template
@@ -90,7 +91,9 @@ class LocalStack:
         api_port: int = 0,
         secret_values: Mapping[str, str] | None = None,
         function_environment: Mapping[str, str] | None = None,
-        enforce_timeouts: bool = False,
+        enforce_timeouts: bool = True,
+        enforce_iam: bool = True,
+        iam_record: str | Path | None = None,
         route_clients_via_server: bool = False,
         poll_interval: float = 0.1,
     ) -> None:
@@ -106,6 +109,10 @@ class LocalStack:
         self._function_environment = dict(function_environment or {})
         self._route_clients_via_server = route_clients_via_server
         self._poll_interval = poll_interval
+        self._enforce_iam = enforce_iam
+        # `make iam-unused` sets VIDEOJOBS_IAM_RECORD for a whole test run.
+        self._iam_record = iam_record or os.environ.get("VIDEOJOBS_IAM_RECORD") or None
+        self.iam: IamGuard | None = None
         self.dispatcher = LambdaDispatcher(
             region=region, account_id=self.account_id, enforce_timeouts=enforce_timeouts
         )
@@ -193,6 +200,15 @@ class LocalStack:
         for logical_id, resource_type in self._stack.skipped.items():
             logger.info("not provisioned locally: %s (%s)", logical_id, resource_type)
 
+        if self._enforce_iam:
+            self.iam = IamGuard(self._stack, record=self._iam_record)
+            self.dispatcher.roles = {
+                function.name: role
+                for function in self._stack.functions.values()
+                if (role := self.iam.role_of_function(function.name)) is not None
+            }
+            self.iam.start()
+            self._stops.append(self.iam.stop)
         self.dispatcher.register(self._stack.functions.values())
         self.dispatcher.start()
         self._stops.append(self.dispatcher.stop)
