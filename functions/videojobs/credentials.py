@@ -10,9 +10,13 @@ Values are wrapped in ``SecretStr`` so that no repr, log line or error shows the
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from videojobs import aws
+from videojobs.models.errors import ProviderConfigError
 from videojobs.settings import get_settings
 
 
@@ -32,9 +36,31 @@ class ProviderSecret(BaseModel):
 
 
 def provider_secret() -> ProviderSecret:
-    """The provider credentials, from Secrets Manager through the Powertools cache."""
+    """The provider credentials, from Secrets Manager through the Powertools cache.
+
+    A secret that is not the expected JSON document raises :class:`ProviderConfigError`,
+    whose message names the fields at fault and never the secret's content: pydantic's and
+    the JSON parser's own messages quote their input, and an exception's text ends up in logs,
+    Step Functions causes and error bodies.
+    """
     settings = get_settings()
     raw = aws.secrets_provider().get(
-        settings.provider_secret_id, transform="json", max_age=settings.secret_cache_seconds
+        settings.provider_secret_id, max_age=settings.secret_cache_seconds
     )
-    return ProviderSecret.model_validate(raw)
+    return _parsed(raw)
+
+
+def _parsed(raw: Any) -> ProviderSecret:
+    if isinstance(raw, bytes | bytearray):
+        raw = raw.decode("utf-8", errors="replace")
+    try:
+        document = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise ProviderConfigError("the provider secret is not a JSON document") from None
+    try:
+        return ProviderSecret.model_validate(document)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "(document)" for e in exc.errors()})
+        raise ProviderConfigError(
+            f"the provider secret is missing or has invalid fields: {', '.join(fields)}"
+        ) from None

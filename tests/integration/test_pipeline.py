@@ -199,6 +199,7 @@ def test_content_policy_rejection_fails_the_job_with_the_provider_message(
     rejected = [r for r in service.emulator.requests() if r["status"] == 400]
     assert rejected, "the provider never saw the request"
     assert "moderation" in done["error"]["message"].lower()
+    assert "/videos" not in done["error"]["message"]  # the provider's words, not our request
     assert service.emulator.stats()["created"] == 0
     assert_slot_released(service, job["id"])
 

@@ -72,9 +72,11 @@ def _adopt_orphan(provider: VideoProvider, job: Job) -> ProviderVideo | None:
 
 
 def _fail(job_id: str, exc: ProviderRejectedError) -> None:
+    # The provider's own words (its content-policy reason) and nothing of ours: the message
+    # around them names our request path.
     error = JobError(
         code=exc.code or "provider_rejected",
-        message=exc.message,
+        message=exc.provider_message or "The provider rejected the request.",
         retryable=False,
         billed=False,
     )
