@@ -109,6 +109,12 @@ def test_a_completed_job_is_announced_signed_with_the_tenants_secret(
     data = event["data"]
     assert (data["id"], data["object"], data["status"]) == (job["id"], "video", "completed")
     assert httpx.get(data["assets"]["video"], timeout=30).status_code == 200
+    # ... which is the stored job's view, as GET shows it (links are signed afresh each time)
+    shown = client.get(f"/videos/{job['id']}").json()
+    assert {k: v for k, v in data.items() if k != "assets"} == {
+        k: v for k, v in shown.items() if k != "assets"
+    }
+    assert set(data["assets"]) == set(shown["assets"]) == {"video", "thumbnail", "spritesheet"}
     # ... and the delivery is recorded on the job
     (attempt,) = recorded_attempts(job["id"], 1)
     assert (attempt.event, attempt.attempt, attempt.status_code, attempt.delivered) == (
@@ -270,3 +276,43 @@ def test_the_callback_body_is_json_with_the_webhook_headers(
     assert delivery.headers["webhook-signature"].startswith("v1,")
     assert " " not in delivery.headers["webhook-signature"]
     assert json.loads(delivery.body)["data"]["id"] == job["id"]
+
+
+def callbacks_queue_drained(service: LocalVideojobs) -> bool | None:
+    sqs = service.stack.client("sqs")
+    counts = sqs.get_queue_attributes(
+        QueueUrl=service.state()["callbacks_queue_url"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return True if all(int(v) == 0 for v in counts.values()) else None
+
+
+def test_an_event_forged_onto_the_bus_for_a_running_job_sends_no_callback(
+    service: LocalVideojobs, client: httpx.Client, webhook_receiver: WebhookReceiver
+) -> None:
+    # Given a running job with a callback URL (the provider slowed down to keep it running)
+    service.emulator.update_config(speed=1.0)
+    job = submit(client, prompt="a slow tide", callback_url=webhook_receiver.url)
+
+    # When someone puts a video.completed event for it on the service's bus
+    service.stack.client("events").put_events(
+        Entries=[
+            {
+                "Source": "videojobs",
+                "DetailType": "video.completed",
+                "Detail": json.dumps(
+                    {"job_id": job["id"], "tenant_id": TENANT, "status": "completed"}
+                ),
+                "EventBusName": service.state()["event_bus"],
+            }
+        ]
+    )
+    eventually(lambda: callbacks_queue_drained(service))
+
+    # Then the notify function consumed it and sent nothing: the stored job is not completed
+    assert webhook_receiver.received == []
+    assert client.get(f"/videos/{job['id']}").json()["status"] in {"queued", "in_progress"}
+    get_settings.cache_clear()
+    aws.reset_clients()
+    assert jobs.get(job["id"]).callback_attempts == []
+    client.delete(f"/videos/{job['id']}")

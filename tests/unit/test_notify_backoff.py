@@ -233,8 +233,8 @@ def test_the_body_is_signed_per_standard_webhooks_and_verifies_with_the_referenc
 
 
 def test_the_body_is_an_openai_style_event_with_the_video_resource(world: World) -> None:
-    # Given the sample video.completed event
-    task = notify.parse_message(sample_message())
+    # Given the sample video.completed event, first handled at T0
+    task = notify.parse_message(sample_message(), now=T0)
 
     # When it is delivered
     notify.deliver(task, now=T0)
@@ -245,7 +245,7 @@ def test_the_body_is_an_openai_style_event_with_the_video_resource(world: World)
     assert event["id"].startswith("evt_") and len(event["id"]) == 36
     assert event["object"] == "event"
     assert event["type"] == "video.completed"
-    assert event["created_at"] == 1795694400  # 2026-11-26T12:00:00Z, when it was published
+    assert event["created_at"] == T0  # when first handled here, not the event's own "time"
     data = event["data"]
     assert data["id"] == JOB_ID
     assert data["object"] == "video"
@@ -335,6 +335,75 @@ def test_a_tenant_without_a_webhook_secret_gets_no_unsigned_callback(world: Worl
     assert outcome is notify.Outcome.GAVE_UP
     assert world.posts == [] and world.queued == []
     assert "no webhook secret" in (world.attempts[0].error or "")
+
+
+def forged(detail_type: str = "video.completed", **detail: Any) -> str:
+    """The sample event with its type or detail changed, as anyone able to put it might."""
+    envelope = json.loads(sample_message())
+    envelope["detail-type"] = detail_type
+    envelope["detail"] = {**envelope["detail"], **detail}
+    return json.dumps(envelope)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [JobStatus.QUEUED, JobStatus.IN_PROGRESS, JobStatus.FAILED, JobStatus.CANCELLED],
+)
+def test_video_completed_for_a_job_not_stored_as_completed_is_dropped(
+    world: World, stored: JobStatus
+) -> None:
+    # Given a job whose stored status is not completed, and a video.completed event for it
+    world.job = completed_job(status=stored, completed_at=None, assets={})
+
+    # When the event is handled
+    outcome = notify.deliver(notify.parse_message(forged()), now=T0)
+
+    # Then nothing is signed or sent, retried or recorded
+    assert outcome is notify.Outcome.DROPPED
+    assert (world.posts, world.queued, world.attempts) == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("event_type", "stored"),
+    [("video.failed", JobStatus.COMPLETED), ("video.cancelled", JobStatus.FAILED)],
+)
+def test_each_video_event_needs_its_own_stored_status(
+    world: World, event_type: str, stored: JobStatus
+) -> None:
+    world.job = completed_job(status=stored)
+
+    outcome = notify.deliver(notify.parse_message(forged(event_type)), now=T0)
+
+    assert outcome is notify.Outcome.DROPPED
+    assert world.posts == []
+
+
+def test_an_event_naming_another_tenant_is_dropped(world: World) -> None:
+    # Given a completed job of acme and an event claiming it for another tenant
+    outcome = notify.deliver(notify.parse_message(forged(tenant_id="mallory")), now=T0)
+
+    # Then nothing is sent
+    assert outcome is notify.Outcome.DROPPED
+    assert world.posts == []
+
+
+def test_the_body_comes_from_the_stored_job_never_from_the_event(world: World) -> None:
+    # Given an event whose detail says other things than the stored job
+    message = forged(
+        status="completed",
+        metadata={"campaign": "forged"},
+        error={"code": "x", "message": "forged"},
+        assets={"video": {"key": "videos/other/forged.mp4", "bytes": 1}},
+    )
+
+    # When it is delivered
+    notify.deliver(notify.parse_message(message, now=T0), now=T0)
+
+    # Then the callback's data is exactly the stored job's Video view
+    event = json.loads(world.posts[0]["body"])
+    assert world.job is not None
+    assert event["data"] == notify.video_data(world.job)
+    assert event["data"]["metadata"] == {"campaign": "spring"}
 
 
 @dataclass

@@ -53,3 +53,43 @@ def test_no_other_function_may_abort_uploads() -> None:
         and any("s3:AbortMultipartUpload" in actions(s) for s in statements(name))
     ]
     assert others == []
+
+
+BUS_NAME = "${AWS::StackName}-events"
+PUBLISHERS = {"ApiFunction", "IntakeFunction", "FinalizeFunction", "FailFunction", "ReaperFunction"}
+
+
+def put_events_buses(function: str) -> list[Any]:
+    """The buses a function may put events on (SAM's EventBridgePutEventsPolicy)."""
+    return [
+        policy["EventBridgePutEventsPolicy"]["EventBusName"]
+        for policy in FUNCTIONS[function].get("Policies") or []
+        if isinstance(policy, dict) and "EventBridgePutEventsPolicy" in policy
+    ]
+
+
+def test_service_events_go_on_the_stacks_own_bus_and_the_callbacks_rule_listens_there() -> None:
+    bus = RESOURCES["ServiceEventBus"]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert str(bus["Properties"]["Name"]) == str({"Fn::Sub": BUS_NAME})
+    rule = RESOURCES["JobEventsRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "ServiceEventBus"}
+    assert rule["EventPattern"]["source"] == ["videojobs"]
+
+
+def test_only_the_publishing_functions_may_put_events_and_only_on_that_bus() -> None:
+    allowed = {name: put_events_buses(name) for name in FUNCTIONS if put_events_buses(name)}
+    assert set(allowed) == PUBLISHERS
+    for buses in allowed.values():
+        assert [str(b) for b in buses] == [str({"Fn::Sub": BUS_NAME})]
+
+
+def test_the_bus_policy_denies_put_events_to_every_principal_but_the_publishers() -> None:
+    (statement,) = RESOURCES["ServiceEventBus"]["Properties"]["Policy"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "events:PutEvents",
+    )
+    roles = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert {role["Fn::GetAtt"][0] for role in roles} == {f"{name}Role" for name in PUBLISHERS}

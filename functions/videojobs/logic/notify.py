@@ -8,6 +8,12 @@ job: the job is final before its event is published.
 
 Each event has one id (``evt_...``, the ``webhook-id``) however often it is sent, so a
 receiver can drop repeats; the timestamp and signature are fresh on every attempt.
+
+What a callback says comes only from our own records: an event names a job or batch (and its
+tenant), and the body is built from the stored job or batch. A ``video.completed`` goes out
+only for a job stored as completed (likewise failed and cancelled), and only when the event's
+tenant is the stored one; anything else is dropped with a log line. An event forged onto the
+bus can at most repeat a callback that was due anyway.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -26,9 +31,11 @@ from videojobs import callback_queue, callback_sender, standard_webhooks
 from videojobs.callback_sender import SendResult
 from videojobs.dal import batches, jobs, tenants
 from videojobs.logic import callback_target
+from videojobs.logic.batch_completion import batch_event_detail
 from videojobs.logic.video_view import video_resource
+from videojobs.models.batches import Batch
 from videojobs.models.errors import BatchNotFoundError, InvalidRequestError, JobNotFoundError
-from videojobs.models.job import CallbackAttempt, Job
+from videojobs.models.job import CallbackAttempt, Job, JobStatus
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
 
@@ -41,6 +48,12 @@ BACKOFF_CAP_SECONDS = callback_queue.MAX_DELAY_SECONDS
 
 # Routing fields of a batch event's detail that its callback body does not repeat.
 _BATCH_DETAIL_ONLY = frozenset({"batch_id", "tenant_id", "has_callback_url"})
+# The stored status a video event announces.
+_ANNOUNCED_STATUS = {
+    "video.completed": JobStatus.COMPLETED,
+    "video.failed": JobStatus.FAILED,
+    "video.cancelled": JobStatus.CANCELLED,
+}
 
 
 class CallbackEvent(BaseModel):
@@ -66,10 +79,9 @@ class CallbackTask(BaseModel):
     """The job id of a ``video.*`` event, the batch id of ``batch.completed``."""
     tenant_id: str
     created_at: int
+    """When the event was first handled here: the body's ``created_at`` on every attempt."""
     attempt: int = Field(1, ge=1)
     first_attempt_at: int | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-    """The published event detail; the body's ``data`` for batch events."""
 
     @property
     def event_id(self) -> str:
@@ -87,6 +99,8 @@ class Outcome(StrEnum):
 
     DELIVERED = "delivered"
     NOT_REQUESTED = "not_requested"
+    DROPPED = "dropped"
+    """The event does not match the stored job or batch (a forged or stale event)."""
     RETRY_SCHEDULED = "retry_scheduled"
     GAVE_UP = "gave_up"
 
@@ -110,20 +124,12 @@ def retry_window_seconds() -> int:
     return get_settings().callback_retry_hours * 3600
 
 
-def _epoch(iso_time: Any) -> int:
-    if isinstance(iso_time, str):
-        try:
-            return int(datetime.fromisoformat(iso_time).timestamp())
-        except ValueError:
-            pass
-    return int(time.time())
-
-
-def parse_message(body: str) -> CallbackTask:
+def parse_message(body: str, *, now: int | None = None) -> CallbackTask:
     """The task in a queue message: an EventBridge event (first attempt) or a follow-up.
 
-    A message that is neither raises ``ValueError`` (pydantic's ``ValidationError`` is one),
-    so the queue's redrive policy moves it to the dead-letter queue.
+    Of an event only its type and ids are read; everything a callback says is read from the
+    store when it is delivered. A message that is neither raises ``ValueError`` (pydantic's
+    ``ValidationError`` is one), so the queue's redrive policy moves it to the dead-letter queue.
     """
     raw = json.loads(body)
     if isinstance(raw, dict) and "detail-type" in raw:
@@ -137,8 +143,7 @@ def parse_message(body: str) -> CallbackTask:
                 "type": event_type,
                 "subject_id": subject,
                 "tenant_id": detail.get("tenant_id"),
-                "created_at": _epoch(raw.get("time")),
-                "detail": {} if str(event_type).startswith("video.") else detail,
+                "created_at": int(time.time()) if now is None else now,
             }
         )
     return CallbackTask.model_validate(raw)
@@ -164,27 +169,48 @@ def signed_request(
     return body, standard_webhooks.signed_headers(secret, event.id, body, timestamp=timestamp)
 
 
-def _target(task: CallbackTask) -> _Target | None:
-    """Where the event goes and what it says; None when no callback was asked for."""
+def _dropped(task: CallbackTask, reason: str) -> None:
+    logger.warning("callback event dropped", extra={"type": task.type, "reason": reason})
+    metrics.add_metric(name="CallbackEventsDropped", unit="Count", value=1)
+
+
+def _target(task: CallbackTask) -> _Target | Outcome:
+    """Where the event goes and what it says, read from the store; or why nothing is sent."""
     if task.is_video:
         try:
             job = jobs.get(task.subject_id)
         except JobNotFoundError:
-            logger.warning("callback for a job that does not exist", extra={"type": task.type})
-            return None
+            _dropped(task, "no such job")
+            return Outcome.DROPPED
+        if job.tenant_id != task.tenant_id:
+            _dropped(task, "the event's tenant is not the job's")
+            return Outcome.DROPPED
+        if job.status is not _ANNOUNCED_STATUS[task.type]:
+            _dropped(task, f"the job is {job.status.value}")
+            return Outcome.DROPPED
         if job.callback_url is None:
-            return None
+            return Outcome.NOT_REQUESTED
         return _Target(job.callback_url, job.tenant_id, video_data(job), job)
     try:
         batch = batches.get(task.subject_id)
     except BatchNotFoundError:
-        logger.warning("callback for a batch that does not exist", extra={"type": task.type})
-        return None
+        _dropped(task, "no such batch")
+        return Outcome.DROPPED
+    if batch.tenant_id != task.tenant_id:
+        _dropped(task, "the event's tenant is not the batch's")
+        return Outcome.DROPPED
+    if batch.completed_at is None:
+        _dropped(task, "the batch is not completed")
+        return Outcome.DROPPED
     if batch.callback_url is None:
-        return None
-    shown = {k: v for k, v in task.detail.items() if k not in _BATCH_DETAIL_ONLY}
-    data = {"id": task.subject_id, "object": "video.batch", **shown}
-    return _Target(batch.callback_url, batch.tenant_id, data, None)
+        return Outcome.NOT_REQUESTED
+    return _Target(batch.callback_url, batch.tenant_id, batch_data(batch), None)
+
+
+def batch_data(batch: Batch) -> dict[str, Any]:
+    """The ``video.batch`` a batch callback carries, from the stored batch."""
+    detail = batch_event_detail(batch)
+    return {k: v for k, v in detail.items() if k not in _BATCH_DETAIL_ONLY}
 
 
 def _attempt(task: CallbackTask, target: _Target, secret: str, now: int) -> SendResult:
@@ -224,8 +250,8 @@ def deliver(task: CallbackTask, *, now: int | None = None) -> Outcome:
     """Make one attempt at delivering ``task``; schedule the next one if it failed."""
     logger.append_keys(callback_event=task.event_id, subject_id=task.subject_id)
     target = _target(task)
-    if target is None:
-        return Outcome.NOT_REQUESTED
+    if isinstance(target, Outcome):
+        return target
     current = int(time.time()) if now is None else now
     first = task.first_attempt_at or current
     tenant = tenants.get_tenant(target.tenant_id)

@@ -58,6 +58,7 @@ class LocalVideojobs:
             "tenants_table": ids["TenantsTable"],
             "batches_table": ids["BatchesTable"],
             "callbacks_queue_url": ids["CallbacksQueue"],
+            "event_bus": ids["ServiceEventBus"],
             "state_machine_arn": ids["VideoJobStateMachine"],
             "stack_name": self.stack.stack_name,
         }

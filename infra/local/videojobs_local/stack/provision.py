@@ -544,7 +544,13 @@ class Provisioner:
     ) -> ResourceRecord:
         props = self._properties(resource, resolver)
         name = str(props["Name"])
-        arn = str(self.client("events").create_event_bus(Name=name)["EventBusArn"])
+        events = self.client("events")
+        arn = str(events.create_event_bus(Name=name)["EventBusArn"])
+        policy = props.get("Policy")
+        if policy is not None:
+            # Kept on the bus as EventBridge keeps it; who may put events is decided by it.
+            text = policy if isinstance(policy, str) else json.dumps(policy)
+            events.put_permission(EventBusName=name, Policy=text)
         return ResourceRecord(logical_id, "AWS::Events::EventBus", name, {"Arn": arn, "Name": name})
 
     def _rule(
