@@ -84,7 +84,9 @@ class World:
             raise JobNotFoundError(job_id)
         return self.job
 
-    def post(self, url: str, body: bytes, headers: dict[str, str], *, address: str) -> SendResult:
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, address: str, deadline: float
+    ) -> SendResult:
         self.posts.append({"url": url, "body": body, "headers": headers, "address": address})
         return self.answers.pop(0) if self.answers else SendResult(status_code=200)
 
@@ -432,14 +434,14 @@ def test_the_handler_reports_only_unreadable_records_as_failed(world: World) -> 
     assert len(world.posts) == 1
 
 
-def test_the_handler_puts_messages_back_when_too_little_time_is_left(world: World) -> None:
+def test_the_handler_hands_messages_back_when_too_little_time_is_left(world: World) -> None:
     # Given the sample SQS event and an invocation about to time out
     event = json.loads((EVENTS / "notify_callbacks_sqs.json").read_text())
 
     # When the handler runs
     result = notify_handler.handler(event, Context(remaining_ms=5_000))
 
-    # Then the message is queued again untouched, without an attempt
-    assert result == {"batchItemFailures": []}
-    assert world.posts == []
-    assert world.queued == [(event["Records"][0]["body"], 0)]
+    # Then the record is handed back to SQS as a failure, with no attempt made or counted
+    message_id = event["Records"][0]["messageId"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    assert world.posts == [] and world.queued == [] and world.attempts == []

@@ -9,6 +9,13 @@ job: the job is final before its event is published.
 Each event has one id (``evt_...``, the ``webhook-id``) however often it is sent, so a
 receiver can drop repeats; the timestamp and signature are fresh on every attempt.
 
+One receiver cannot hold up the others: an attempt has a wall-clock deadline
+(``callback_sender.ATTEMPT_SECONDS``, headers included), an attempt starts only with time left
+in the invocation to finish it (otherwise the message goes back untouched, no attempt
+counted), a batch's messages are taken round-robin by tenant, and each tenant gets at most
+``ATTEMPTS_PER_TENANT`` attempts per invocation: its other messages are put back on the queue
+for the next one.
+
 What a callback says comes only from our own records: an event names a job or batch (and its
 tenant), and the body is built from the stored job or batch. A ``video.completed`` goes out
 only for a job stored as completed (likewise failed and cancelled), and only when the event's
@@ -21,9 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from itertools import chain, zip_longest
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,17 +44,31 @@ from videojobs.logic import callback_target
 from videojobs.logic.batch_completion import batch_event_detail
 from videojobs.logic.video_view import video_resource
 from videojobs.models.batches import Batch
-from videojobs.models.errors import BatchNotFoundError, InvalidRequestError, JobNotFoundError
+from videojobs.models.errors import (
+    BatchNotFoundError,
+    CallbackNotStartedError,
+    InvalidRequestError,
+    JobNotFoundError,
+)
 from videojobs.models.job import CallbackAttempt, Job, JobStatus
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
 
 EventType = Literal["video.completed", "video.failed", "video.cancelled", "batch.completed"]
+_Item = TypeVar("_Item")
 
 # First retry after 30 s, then 60, 120, ... up to SQS's longest delay: about 100 attempts
 # over a 26-hour window, most of them 15 minutes apart.
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = callback_queue.MAX_DELAY_SECONDS
+# Per tenant and invocation: a tenant with many callbacks (or a slow receiver) takes at most
+# this many attempts' time from a batch; its other messages wait for the next invocation.
+ATTEMPTS_PER_TENANT = 3
+TENANT_DEFER_SECONDS = 5
+# One attempt's wall-clock deadline. An attempt is started only with that much left in the
+# invocation, plus MARGIN_MS for recording it and queueing its follow-up.
+ATTEMPT_SECONDS = callback_sender.ATTEMPT_SECONDS
+MARGIN_MS = 5_000
 
 # Routing fields of a batch event's detail that its callback body does not repeat.
 _BATCH_DETAIL_ONLY = frozenset({"batch_id", "tenant_id", "has_callback_url"})
@@ -103,6 +127,28 @@ class Outcome(StrEnum):
     """The event does not match the stored job or batch (a forged or stale event)."""
     RETRY_SCHEDULED = "retry_scheduled"
     GAVE_UP = "gave_up"
+    DEFERRED = "deferred"
+    """The tenant had its share of this invocation: the message was queued again as it was."""
+
+
+@dataclass
+class InvocationBudget:
+    """What one notify invocation may still spend: its remaining time, attempts per tenant."""
+
+    remaining_ms: Callable[[], int]
+    per_tenant: int = ATTEMPTS_PER_TENANT
+    attempts: Counter[str] = field(default_factory=Counter)
+
+    def has_time_for_an_attempt(self) -> bool:
+        needed = ATTEMPT_SECONDS * 1000 + MARGIN_MS
+        return self.remaining_ms() >= needed
+
+    def take(self, tenant_id: str) -> bool:
+        """Count an attempt for ``tenant_id``; False when it has had its share."""
+        if self.attempts[tenant_id] >= self.per_tenant:
+            return False
+        self.attempts[tenant_id] += 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -214,6 +260,8 @@ def batch_data(batch: Batch) -> dict[str, Any]:
 
 
 def _attempt(task: CallbackTask, target: _Target, secret: str, now: int) -> SendResult:
+    # One deadline for the whole attempt, however many addresses it tries.
+    deadline = time.monotonic() + ATTEMPT_SECONDS
     try:
         # Checked again at every attempt: the name may resolve elsewhere than at create time.
         addresses = callback_target.resolve_safe_addresses(target.url)
@@ -222,7 +270,7 @@ def _attempt(task: CallbackTask, target: _Target, secret: str, now: int) -> Send
     body, headers = signed_request(build_event(task, target.data), secret, timestamp=now)
     result = SendResult(error="callback_url refused: it resolves to no address")
     for address in addresses:
-        result = callback_sender.post(target.url, body, headers, address=address)
+        result = callback_sender.post(target.url, body, headers, address=address, deadline=deadline)
         if not result.connect_failed:
             break
     return result
@@ -246,12 +294,31 @@ def _record(
     )
 
 
-def deliver(task: CallbackTask, *, now: int | None = None) -> Outcome:
-    """Make one attempt at delivering ``task``; schedule the next one if it failed."""
+def deliver(
+    task: CallbackTask,
+    *,
+    now: int | None = None,
+    budget: InvocationBudget | None = None,
+    body: str | None = None,
+) -> Outcome:
+    """Make one attempt at delivering ``task``; schedule the next one if it failed.
+
+    With a ``budget``: raises :class:`CallbackNotStartedError` when too little time is left
+    for an attempt, and puts ``body`` (the message as received) back on the queue when the
+    tenant has had its share of the invocation; neither counts as an attempt.
+    """
     logger.append_keys(callback_event=task.event_id, subject_id=task.subject_id)
     target = _target(task)
     if isinstance(target, Outcome):
         return target
+    if budget is not None:
+        if not budget.has_time_for_an_attempt():
+            raise CallbackNotStartedError("too little time left in this invocation")
+        if not budget.take(target.tenant_id):
+            callback_queue.enqueue(body or task.model_dump_json(), TENANT_DEFER_SECONDS)
+            logger.info("callback deferred: the tenant had its share of this invocation")
+            metrics.add_metric(name="CallbacksDeferred", unit="Count", value=1)
+            return Outcome.DEFERRED
     current = int(time.time()) if now is None else now
     first = task.first_attempt_at or current
     tenant = tenants.get_tenant(target.tenant_id)
@@ -291,11 +358,24 @@ def deliver(task: CallbackTask, *, now: int | None = None) -> Outcome:
     return Outcome.RETRY_SCHEDULED
 
 
-def handle(body: str) -> Outcome:
-    """Handle one callbacks-queue message."""
-    return deliver(parse_message(body))
+def handle(body: str, budget: InvocationBudget | None = None) -> Outcome:
+    """Handle one callbacks-queue message, within ``budget`` when given."""
+    return deliver(parse_message(body), budget=budget, body=body)
 
 
-def postpone(body: str) -> None:
-    """Put a message back untouched, for an invocation that has no time left to try it."""
-    callback_queue.enqueue(body, 0)
+def claimed_tenant(body: str) -> str:
+    """The tenant a message names (for ordering only; delivery checks the stored one)."""
+    try:
+        return parse_message(body).tenant_id
+    except ValueError:
+        return ""
+
+
+def fair_order(items: list[_Item], tenant_of: Callable[[_Item], str]) -> list[_Item]:
+    """``items`` round-robin by tenant, each tenant's in their original order: one tenant's
+    many messages do not all come before another tenant's first."""
+    by_tenant: defaultdict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        by_tenant[tenant_of(item)].append(item)
+    rounds = zip_longest(*by_tenant.values())
+    return [item for item in chain.from_iterable(rounds) if item is not None]

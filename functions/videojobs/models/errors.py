@@ -127,6 +127,12 @@ class AuthenticationError(VideojobsError):
     """Missing, unknown or revoked API key (HTTP 401)."""
 
 
+class CallbackNotStartedError(VideojobsError):
+    """No callback attempt was made for a queue message: too little time was left in the
+    invocation to finish one. The message goes back to the queue as it was; no attempt is
+    counted."""
+
+
 class BatchNotFoundError(VideojobsError):
     """No such batch for this tenant (another tenant's batch is 'not found' too)."""
 
