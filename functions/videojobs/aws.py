@@ -46,6 +46,11 @@ def sqs() -> Any:
 
 
 @lru_cache(maxsize=1)
+def kms() -> Any:
+    return boto3.client("kms", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
 def secrets_provider() -> Any:
     """Powertools' Secrets Manager provider (its in-memory cache lives as long as it does)."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -55,5 +60,14 @@ def secrets_provider() -> Any:
 
 def reset_clients() -> None:
     """Forget every cached client (tests switch endpoints and credentials)."""
-    for factory in (dynamodb, dynamodb_client, s3, stepfunctions, events, sqs, secrets_provider):
+    for factory in (
+        dynamodb,
+        dynamodb_client,
+        s3,
+        stepfunctions,
+        events,
+        sqs,
+        kms,
+        secrets_provider,
+    ):
         factory.cache_clear()

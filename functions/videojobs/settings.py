@@ -49,6 +49,8 @@ class Settings(BaseModel):
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     event_source: str = Field("videojobs", alias="EVENT_SOURCE")
     provider_secret_id: str = Field("videojobs/provider", alias="PROVIDER_SECRET_ID")
+    callback_secret_key_id: str = Field("", alias="CALLBACK_SECRET_KEY_ID")
+    """The KMS key that encrypts tenants' callback secrets (set for the operator's tools)."""
     provider_base_url: str = Field("http://127.0.0.1:8765/v1", alias="PROVIDER_BASE_URL")
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
     max_concurrent_jobs: int = Field(5, ge=1, alias="MAX_CONCURRENT_JOBS")

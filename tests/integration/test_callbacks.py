@@ -15,8 +15,8 @@ from pipeline_support import wait_for_job
 from standardwebhooks import Webhook
 
 from videojobs import aws, callback_sender, standard_webhooks
-from videojobs.dal import jobs, tenants
-from videojobs.logic import notify
+from videojobs.dal import jobs
+from videojobs.logic import notify, tenant_admin
 from videojobs.models.job import CallbackAttempt
 from videojobs.settings import get_settings
 from videojobs_local.emulator import WebhookReceiver
@@ -30,11 +30,9 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def tenant_key(running_service: LocalVideojobs) -> tuple[str, str]:
-    """A tenant of its own: its API key and its webhook secret."""
+    """A tenant of its own: its API key and its callback secret."""
     api_key = running_service.create_tenant_key(TENANT)
-    tenant = tenants.get_tenant(TENANT)
-    assert tenant is not None
-    return api_key, tenant.webhook_secret
+    return api_key, running_service.tenant_callback_secret(TENANT)
 
 
 @pytest.fixture
@@ -316,3 +314,26 @@ def test_an_event_forged_onto_the_bus_for_a_running_job_sends_no_callback(
     aws.reset_clients()
     assert jobs.get(job["id"]).callback_attempts == []
     client.delete(f"/videos/{job['id']}")
+
+
+def test_a_rotated_secret_signs_alongside_the_old_one_during_the_overlap(
+    service: LocalVideojobs,
+    client: httpx.Client,
+    tenant_key: tuple[str, str],
+    webhook_receiver: WebhookReceiver,
+    in_process: None,
+) -> None:
+    # Given the tenant's callback secret rotated with a one-hour overlap
+    old = service.tenant_callback_secret(TENANT)
+    _, new = tenant_admin.rotate_callback_secret(TENANT, overlap_seconds=3600)
+    assert new != old and service.tenant_callback_secret(TENANT) == new
+
+    # When a job with a callback URL completes
+    job = submit(client, prompt="a windmill at dusk", callback_url=webhook_receiver.url)
+    wait_for_job(client, job["id"])
+    (delivery,) = webhook_receiver.wait_for(1, timeout=30)
+
+    # Then the callback carries two signatures, each accepted by the reference library
+    assert len(delivery.headers["webhook-signature"].split(" ")) == 2
+    assert verified(delivery, old)["data"]["id"] == job["id"]
+    assert verified(delivery, new)["data"]["id"] == job["id"]

@@ -167,7 +167,7 @@ class Store:
 
     def tenant(self, tenant_id: str) -> Tenant:
         secret = self.secrets.setdefault(tenant_id, standard_webhooks.generate_secret())
-        return Tenant(tenant_id=tenant_id, webhook_secret=secret, created_at=T0)
+        return Tenant(tenant_id=tenant_id, callback_secret=secret.encode(), created_at=T0)
 
     def add_job(self, tenant_id: str, callback_url: str) -> str:
         job_id = f"video_{len(self.jobs):032x}"
@@ -199,6 +199,10 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
         ),
     )
     monkeypatch.setattr(notify, "tenants", SimpleNamespace(get_tenant=s.tenant))
+    # KMS: the "ciphertext" here is the secret's bytes.
+    monkeypatch.setattr(
+        notify, "callback_secrets", SimpleNamespace(decrypt=lambda tenant, c: c.decode())
+    )
     # Loopback receivers: the address rules are tested elsewhere.
     monkeypatch.setattr(
         notify, "callback_target", SimpleNamespace(resolve_safe_addresses=lambda u: ["127.0.0.1"])

@@ -65,13 +65,25 @@ def completed_job(**changes: Any) -> Job:
     return job.with_changes(**changes)
 
 
+def encrypted(secret: str) -> bytes:
+    """What stands in for KMS ciphertext here (``fake_kms`` decrypts it)."""
+    return b"kms:" + secret.encode()
+
+
+def fake_kms_decrypt(tenant_id: str, ciphertext: bytes) -> str:
+    assert ciphertext.startswith(b"kms:")
+    return ciphertext.removeprefix(b"kms:").decode()
+
+
 @dataclass
 class World:
     """Everything notify talks to, in memory."""
 
     job: Job | None = field(default_factory=completed_job)
     tenant: Tenant | None = field(
-        default_factory=lambda: Tenant(tenant_id="acme", webhook_secret=SECRET, created_at=T0)
+        default_factory=lambda: Tenant(
+            tenant_id="acme", callback_secret=encrypted(SECRET), created_at=T0
+        )
     )
     answers: list[SendResult] = field(default_factory=list)
     refuse_address: bool = False
@@ -110,6 +122,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         ),
     )
     monkeypatch.setattr(notify, "tenants", SimpleNamespace(get_tenant=lambda t: w.tenant))
+    monkeypatch.setattr(notify, "callback_secrets", SimpleNamespace(decrypt=fake_kms_decrypt))
     monkeypatch.setattr(notify, "callback_sender", SimpleNamespace(post=w.post))
     monkeypatch.setattr(
         notify, "callback_target", SimpleNamespace(resolve_safe_addresses=w.resolve)
@@ -326,7 +339,7 @@ def test_an_address_refused_at_delivery_time_is_a_failed_attempt_not_a_request(
     assert (attempt.error or "").startswith("callback_url refused")
 
 
-def test_a_tenant_without_a_webhook_secret_gets_no_unsigned_callback(world: World) -> None:
+def test_a_tenant_without_a_callback_secret_gets_no_unsigned_callback(world: World) -> None:
     # Given a job whose tenant record is missing
     world.tenant = None
 
@@ -336,7 +349,7 @@ def test_a_tenant_without_a_webhook_secret_gets_no_unsigned_callback(world: Worl
     # Then nothing is sent and nothing retried; the job says why
     assert outcome is notify.Outcome.GAVE_UP
     assert world.posts == [] and world.queued == []
-    assert "no webhook secret" in (world.attempts[0].error or "")
+    assert "no callback secret" in (world.attempts[0].error or "")
 
 
 def forged(detail_type: str = "video.completed", **detail: Any) -> str:
@@ -445,3 +458,39 @@ def test_the_handler_hands_messages_back_when_too_little_time_is_left(world: Wor
     message_id = event["Records"][0]["messageId"]
     assert result == {"batchItemFailures": [{"itemIdentifier": message_id}]}
     assert world.posts == [] and world.queued == [] and world.attempts == []
+
+
+def test_during_a_rotation_both_secrets_sign_and_after_the_overlap_only_the_new_one(
+    world: World,
+) -> None:
+    # Given a tenant whose secret was rotated, the old one still signing for an hour
+    now = int(time.time())  # the reference verifier reads the real clock
+    old, new = SECRET, standard_webhooks.generate_secret()
+    world.tenant = Tenant(
+        tenant_id="acme",
+        callback_secret=encrypted(new),
+        previous_callback_secret=encrypted(old),
+        previous_callback_secret_until=now + 3600,
+        created_at=T0,
+    )
+
+    # When a callback is delivered within the overlap
+    notify.deliver(notify.parse_message(sample_message()), now=now)
+
+    # Then it carries two v1 signatures, and the reference library accepts it with either
+    (post,) = world.posts
+    assert len(post["headers"]["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        Webhook(secret).verify(post["body"], post["headers"])
+
+    # When the overlap has passed (the event's timestamp is still fresh for the verifier)
+    world.tenant = world.tenant.model_copy(update={"previous_callback_secret_until": now})
+    follow_up = notify.parse_message(sample_message()).model_copy(update={"attempt": 2})
+    notify.deliver(follow_up, now=now)
+
+    # Then only the new secret signs
+    signature = world.posts[1]["headers"]["webhook-signature"]
+    assert " " not in signature
+    Webhook(new).verify(world.posts[1]["body"], world.posts[1]["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(world.posts[1]["body"], world.posts[1]["headers"])

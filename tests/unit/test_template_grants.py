@@ -93,3 +93,34 @@ def test_the_bus_policy_denies_put_events_to_every_principal_but_the_publishers(
     )
     roles = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     assert {role["Fn::GetAtt"][0] for role in roles} == {f"{name}Role" for name in PUBLISHERS}
+
+
+def kms_actions(function: str) -> list[str]:
+    return [a for s in statements(function) for a in actions(s) if a.startswith("kms:")]
+
+
+def test_only_the_notify_function_may_decrypt_callback_secrets() -> None:
+    # Given the key that encrypts tenants' callback secrets
+    policy = RESOURCES["CallbackSecretKey"]["Properties"]["KeyPolicy"]["Statement"]
+    by_sid = {statement["Sid"]: statement for statement in policy}
+
+    # Then its policy lets the notify function's role decrypt, and the account everything but
+    # decrypting (so no IAM policy, an operator's included, can grant it elsewhere)
+    assert by_sid["OnlyNotifyDecrypts"]["Principal"] == {
+        "AWS": {"Fn::GetAtt": ["NotifyFunctionRole", "Arn"]}
+    }
+    assert by_sid["OnlyNotifyDecrypts"]["Action"] == "kms:Decrypt"
+    assert by_sid["AccountAdministersAndEncrypts"]["NotAction"] == ["kms:Decrypt"]
+    assert "Action" not in by_sid["AccountAdministersAndEncrypts"]
+    assert set(by_sid) == {"OnlyNotifyDecrypts", "AccountAdministersAndEncrypts"}
+    # ... and among the functions only notify's role holds a KMS permission at all
+    holders = {name: kms_actions(name) for name in FUNCTIONS if kms_actions(name)}
+    assert holders == {"NotifyFunction": ["kms:Decrypt"]}
+
+
+def test_the_api_function_has_no_access_to_callback_secret_material() -> None:
+    # The API reads the tenants table (budgets): it finds only ciphertext there, and has no
+    # KMS permission to turn it back into a secret
+    assert kms_actions("ApiFunction") == []
+    text = str(FUNCTIONS["ApiFunction"])
+    assert "kms" not in text.lower() and "CallbackSecretKey" not in text

@@ -37,7 +37,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from videojobs import callback_queue, callback_sender, standard_webhooks
+from videojobs import callback_queue, callback_secrets, callback_sender, standard_webhooks
 from videojobs.callback_sender import SendResult
 from videojobs.dal import batches, jobs, tenants
 from videojobs.logic import callback_target
@@ -206,13 +206,14 @@ def build_event(task: CallbackTask, data: dict[str, Any]) -> CallbackEvent:
 
 
 def signed_request(
-    event: CallbackEvent, secret: str, *, timestamp: int | None = None
+    event: CallbackEvent, secrets: str | list[str], *, timestamp: int | None = None
 ) -> tuple[bytes, dict[str, str]]:
-    """The exact body bytes and the Standard Webhooks headers that sign them."""
+    """The exact body bytes and the Standard Webhooks headers that sign them (one signature
+    per secret: during a rotation, the new secret's and the old one's)."""
     body = json.dumps(
         event.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
-    return body, standard_webhooks.signed_headers(secret, event.id, body, timestamp=timestamp)
+    return body, standard_webhooks.signed_headers(secrets, event.id, body, timestamp=timestamp)
 
 
 def _dropped(task: CallbackTask, reason: str) -> None:
@@ -259,7 +260,7 @@ def batch_data(batch: Batch) -> dict[str, Any]:
     return {k: v for k, v in detail.items() if k not in _BATCH_DETAIL_ONLY}
 
 
-def _attempt(task: CallbackTask, target: _Target, secret: str, now: int) -> SendResult:
+def _attempt(task: CallbackTask, target: _Target, secrets: list[str], now: int) -> SendResult:
     # One deadline for the whole attempt, however many addresses it tries.
     deadline = time.monotonic() + ATTEMPT_SECONDS
     try:
@@ -267,7 +268,7 @@ def _attempt(task: CallbackTask, target: _Target, secret: str, now: int) -> Send
         addresses = callback_target.resolve_safe_addresses(target.url)
     except InvalidRequestError as exc:
         return SendResult(error=f"callback_url refused: {exc.message}")
-    body, headers = signed_request(build_event(task, target.data), secret, timestamp=now)
+    body, headers = signed_request(build_event(task, target.data), secrets, timestamp=now)
     result = SendResult(error="callback_url refused: it resolves to no address")
     for address in addresses:
         result = callback_sender.post(target.url, body, headers, address=address, deadline=deadline)
@@ -322,12 +323,14 @@ def deliver(
     current = int(time.time()) if now is None else now
     first = task.first_attempt_at or current
     tenant = tenants.get_tenant(target.tenant_id)
-    if tenant is None:
+    encrypted = tenant.signing_secrets(current) if tenant is not None else []
+    if not encrypted:
         # No secret to sign with; an unsigned callback would be worse than none.
-        result = SendResult(error="tenant has no webhook secret")
+        result = SendResult(error="tenant has no callback secret")
         giving_up = True
     else:
-        result = _attempt(task, target, tenant.webhook_secret, current)
+        secrets = [callback_secrets.decrypt(target.tenant_id, c) for c in encrypted]
+        result = _attempt(task, target, secrets, current)
         giving_up = current - first >= retry_window_seconds()
 
     if result.delivered:
