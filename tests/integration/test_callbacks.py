@@ -175,6 +175,25 @@ def test_a_failed_job_is_announced_as_video_failed(
     assert recorded_attempts(job["id"], 1)[0].event == "video.failed"
 
 
+def test_a_job_the_provider_rejects_is_announced_as_video_failed_with_its_reason(
+    client: httpx.Client, tenant_key: tuple[str, str], webhook_receiver: WebhookReceiver
+) -> None:
+    # Given a job whose prompt the provider refuses at submit (content policy)
+    job = submit(
+        client, prompt="something [[moderation]] unacceptable", callback_url=webhook_receiver.url
+    )
+
+    # When it ends
+    assert wait_for_job(client, job["id"])["status"] == "failed"
+    (delivery,) = webhook_receiver.wait_for(1, timeout=30)
+
+    # Then video.failed arrives with the provider's code and words
+    event = verified(delivery, tenant_key[1])
+    assert event["type"] == "video.failed"
+    assert event["data"]["error"]["code"] == "moderation_blocked"
+    assert "moderation" in event["data"]["error"]["message"].lower()
+
+
 def test_a_cancelled_job_is_announced_as_video_cancelled(
     service: LocalVideojobs,
     client: httpx.Client,

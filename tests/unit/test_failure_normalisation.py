@@ -290,6 +290,25 @@ def test_provider_video_failed_prefers_the_recorded_provider_error(
     assert provider.retrieved == []
 
 
+def test_a_rejection_recorded_by_submit_is_the_job_error(provider: FakeProvider) -> None:
+    # Given a job whose submit recorded the provider's content-policy reason
+    recorded = JobError(
+        code="moderation_blocked",
+        message="Your request was blocked by our moderation system.",
+        retryable=False,
+    )
+
+    # When RecordFailure normalises the rejection, whose Cause names our request path
+    reason = normalise(
+        job(provider_error=recorded),
+        {"Error": "ProviderRejectedError", "Cause": lambda_cause("POST /openai/v1/videos: x")},
+    )
+
+    # Then the provider's code and words are the job's error, and nothing of ours
+    assert reason == recorded
+    assert provider.retrieved == []
+
+
 def test_provider_video_failed_asks_the_provider_when_nothing_was_recorded(
     provider: FakeProvider,
 ) -> None:

@@ -118,6 +118,8 @@ def normalise_error(job: Job, error: dict[str, Any] | None) -> JobError:
         reported = _reported_failure(job)
         if reported is not None:
             return reported
+    if name == "ProviderRejectedError" and job.provider_error is not None:
+        return job.provider_error  # the provider's reason, recorded by Submit
     code, message, retryable, billed = _FAILURES.get(name, _INTERNAL)
     # The exception text stays in the logs: it is ours (AWS errors quote ARNs and table names,
     # pydantic quotes its input), and the tenant sees the fixed message of the code. A provider
