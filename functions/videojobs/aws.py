@@ -67,6 +67,11 @@ def bedrock_runtime(region: str) -> Any:
 
 
 @lru_cache(maxsize=1)
+def kms() -> Any:
+    return boto3.client("kms", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
 def secrets_provider() -> Any:
     """Powertools' Secrets Manager provider (its in-memory cache lives as long as it does)."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -85,6 +90,7 @@ def reset_clients() -> None:
         events,
         sqs,
         bedrock_runtime,
+        kms,
         secrets_provider,
     ):
         factory.cache_clear()

@@ -12,8 +12,10 @@ from videojobs.settings import get_settings
 
 
 def job_event_detail(job: Job) -> dict[str, Any]:
-    """The event payload for a job: ids, status, reason and where its files are."""
-    settings = get_settings()
+    """The event payload for a job: ids, status, reason and where its files are.
+
+    Files are named by their keys in the assets bucket: an event carries no bucket name.
+    """
     return {
         "job_id": job.job_id,
         "tenant_id": job.tenant_id,
@@ -24,7 +26,7 @@ def job_event_detail(job: Job) -> dict[str, Any]:
         "metadata": job.metadata,
         "error": job.error.model_dump() if job.error else None,
         "assets": {
-            variant: {"s3_uri": f"s3://{settings.bucket}/{asset.key}", "bytes": asset.bytes}
+            variant: {"key": asset.key, "bytes": asset.bytes}
             for variant, asset in job.assets.items()
         },
         "cost": {"estimated_usd": job.cost_estimated_usd, "settled_usd": job.cost_settled_usd},

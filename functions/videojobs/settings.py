@@ -64,6 +64,8 @@ class Settings(BaseModel):
     )
     provider_base_url: str = Field("", alias="PROVIDER_BASE_URL")
     """https outside the local stack (checked below); empty when no provider is configured."""
+    callback_secret_key_id: str = Field("", alias="CALLBACK_SECRET_KEY_ID")
+    """The KMS key that encrypts tenants' callback secrets (set for the operator's tools)."""
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
     nova_reel_region: str = Field("", alias="NOVA_REEL_REGION")
     """Where Amazon Nova Reel is called through Bedrock; empty: not served."""

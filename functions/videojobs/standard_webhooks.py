@@ -57,14 +57,21 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes | str) -> str:
 
 
 def signed_headers(
-    secret: str, msg_id: str, body: bytes | str, *, timestamp: int | None = None
+    secret: str | list[str], msg_id: str, body: bytes | str, *, timestamp: int | None = None
 ) -> dict[str, str]:
-    """The three Standard Webhooks headers for an outgoing message."""
+    """The three Standard Webhooks headers for an outgoing message.
+
+    Several secrets (a rotation) give several space-separated ``v1,`` signatures, in order;
+    a receiver that knows any one of the secrets accepts the message.
+    """
     ts = int(time.time()) if timestamp is None else timestamp
+    keys = [secret] if isinstance(secret, str) else secret
+    if not keys:
+        raise ValueError("at least one secret is needed to sign")
     return {
         _ID: msg_id,
         _TIMESTAMP: str(ts),
-        _SIGNATURE: sign(secret, msg_id, ts, body),
+        _SIGNATURE: " ".join(sign(key, msg_id, ts, body) for key in keys),
     }
 
 

@@ -63,9 +63,11 @@ def fx() -> Iterator[ModuleType]:
 
 @pytest.fixture(scope="module")
 def batch_events(running_service: LocalVideojobs) -> Iterator[EventProbe]:
-    """``batch.completed`` events, through a rule of the test's own to a queue."""
+    """``batch.completed`` events, through a rule of the test's own on the service's bus to a
+    queue."""
     sqs = running_service.stack.client("sqs")
     events = running_service.stack.client("events")
+    bus = running_service.state()["event_bus"]
     queue_url = sqs.create_queue(QueueName="test-batch-completed")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -73,12 +75,13 @@ def batch_events(running_service: LocalVideojobs) -> Iterator[EventProbe]:
     rule = "test-batch-completed"
     events.put_rule(
         Name=rule,
+        EventBusName=bus,
         EventPattern=json.dumps({"source": ["videojobs"], "detail-type": ["batch.completed"]}),
     )
-    events.put_targets(Rule=rule, Targets=[{"Id": "probe", "Arn": queue_arn}])
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "probe", "Arn": queue_arn}])
     yield EventProbe(sqs, queue_url, [])
-    events.remove_targets(Rule=rule, Ids=["probe"])
-    events.delete_rule(Name=rule)
+    events.remove_targets(Rule=rule, EventBusName=bus, Ids=["probe"])
+    events.delete_rule(Name=rule, EventBusName=bus)
     sqs.delete_queue(QueueUrl=queue_url)
 
 

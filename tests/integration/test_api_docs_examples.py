@@ -103,7 +103,7 @@ def check_keys(outcome: Outcome) -> None:
     created = json.loads((outcome.cwd / "acme.json").read_text())
     assert created["tenant_id"] == "acme"
     assert created["api_key"].startswith("vj_")
-    assert created["webhook_secret"].startswith("whsec_")
+    assert created["callback_secret"].startswith("whsec_")
     # The key is printed once, by create; list and revoke never show it or its hash.
     assert outcome.stdout.count(created["api_key"]) == 1
     assert "key_hash" not in outcome.stdout
@@ -302,7 +302,7 @@ class Reader:
             "API": self.state["api_url"],
             "KEY": self.state["api_key"],
             "STATE": str(state_file),
-            "WEBHOOK_SECRET": self.state["webhook_secret"],
+            "WEBHOOK_SECRET": self.state["callback_secret"],
         }
 
 

@@ -15,8 +15,8 @@ from pipeline_support import wait_for_job
 from standardwebhooks import Webhook
 
 from videojobs import aws, callback_sender, standard_webhooks
-from videojobs.dal import jobs, tenants
-from videojobs.logic import notify
+from videojobs.dal import jobs
+from videojobs.logic import notify, tenant_admin
 from videojobs.models.job import CallbackAttempt
 from videojobs.settings import get_settings
 from videojobs_local.emulator import WebhookReceiver
@@ -30,11 +30,9 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def tenant_key(running_service: LocalVideojobs) -> tuple[str, str]:
-    """A tenant of its own: its API key and its webhook secret."""
+    """A tenant of its own: its API key and its callback secret."""
     api_key = running_service.create_tenant_key(TENANT)
-    tenant = tenants.get_tenant(TENANT)
-    assert tenant is not None
-    return api_key, tenant.webhook_secret
+    return api_key, running_service.tenant_callback_secret(TENANT)
 
 
 @pytest.fixture
@@ -109,6 +107,12 @@ def test_a_completed_job_is_announced_signed_with_the_tenants_secret(
     data = event["data"]
     assert (data["id"], data["object"], data["status"]) == (job["id"], "video", "completed")
     assert httpx.get(data["assets"]["video"], timeout=30).status_code == 200
+    # ... which is the stored job's view, as GET shows it (links are signed afresh each time)
+    shown = client.get(f"/videos/{job['id']}").json()
+    assert {k: v for k, v in data.items() if k != "assets"} == {
+        k: v for k, v in shown.items() if k != "assets"
+    }
+    assert set(data["assets"]) == set(shown["assets"]) == {"video", "thumbnail", "spritesheet"}
     # ... and the delivery is recorded on the job
     (attempt,) = recorded_attempts(job["id"], 1)
     assert (attempt.event, attempt.attempt, attempt.status_code, attempt.delivered) == (
@@ -169,6 +173,25 @@ def test_a_failed_job_is_announced_as_video_failed(
     assert event["data"]["status"] == "failed"
     assert event["data"]["error"]["code"]
     assert recorded_attempts(job["id"], 1)[0].event == "video.failed"
+
+
+def test_a_job_the_provider_rejects_is_announced_as_video_failed_with_its_reason(
+    client: httpx.Client, tenant_key: tuple[str, str], webhook_receiver: WebhookReceiver
+) -> None:
+    # Given a job whose prompt the provider refuses at submit (content policy)
+    job = submit(
+        client, prompt="something [[moderation]] unacceptable", callback_url=webhook_receiver.url
+    )
+
+    # When it ends
+    assert wait_for_job(client, job["id"])["status"] == "failed"
+    (delivery,) = webhook_receiver.wait_for(1, timeout=30)
+
+    # Then video.failed arrives with the provider's code and words
+    event = verified(delivery, tenant_key[1])
+    assert event["type"] == "video.failed"
+    assert event["data"]["error"]["code"] == "moderation_blocked"
+    assert "moderation" in event["data"]["error"]["message"].lower()
 
 
 def test_a_cancelled_job_is_announced_as_video_cancelled(
@@ -270,3 +293,66 @@ def test_the_callback_body_is_json_with_the_webhook_headers(
     assert delivery.headers["webhook-signature"].startswith("v1,")
     assert " " not in delivery.headers["webhook-signature"]
     assert json.loads(delivery.body)["data"]["id"] == job["id"]
+
+
+def callbacks_queue_drained(service: LocalVideojobs) -> bool | None:
+    sqs = service.stack.client("sqs")
+    counts = sqs.get_queue_attributes(
+        QueueUrl=service.state()["callbacks_queue_url"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return True if all(int(v) == 0 for v in counts.values()) else None
+
+
+def test_an_event_forged_onto_the_bus_for_a_running_job_sends_no_callback(
+    service: LocalVideojobs, client: httpx.Client, webhook_receiver: WebhookReceiver
+) -> None:
+    # Given a running job with a callback URL (the provider slowed down to keep it running)
+    service.emulator.update_config(speed=1.0)
+    job = submit(client, prompt="a slow tide", callback_url=webhook_receiver.url)
+
+    # When someone puts a video.completed event for it on the service's bus
+    service.stack.client("events").put_events(
+        Entries=[
+            {
+                "Source": "videojobs",
+                "DetailType": "video.completed",
+                "Detail": json.dumps(
+                    {"job_id": job["id"], "tenant_id": TENANT, "status": "completed"}
+                ),
+                "EventBusName": service.state()["event_bus"],
+            }
+        ]
+    )
+    eventually(lambda: callbacks_queue_drained(service))
+
+    # Then the notify function consumed it and sent nothing: the stored job is not completed
+    assert webhook_receiver.received == []
+    assert client.get(f"/videos/{job['id']}").json()["status"] in {"queued", "in_progress"}
+    get_settings.cache_clear()
+    aws.reset_clients()
+    assert jobs.get(job["id"]).callback_attempts == []
+    client.delete(f"/videos/{job['id']}")
+
+
+def test_a_rotated_secret_signs_alongside_the_old_one_during_the_overlap(
+    service: LocalVideojobs,
+    client: httpx.Client,
+    tenant_key: tuple[str, str],
+    webhook_receiver: WebhookReceiver,
+    in_process: None,
+) -> None:
+    # Given the tenant's callback secret rotated with a one-hour overlap
+    old = service.tenant_callback_secret(TENANT)
+    _, new = tenant_admin.rotate_callback_secret(TENANT, overlap_seconds=3600)
+    assert new != old and service.tenant_callback_secret(TENANT) == new
+
+    # When a job with a callback URL completes
+    job = submit(client, prompt="a windmill at dusk", callback_url=webhook_receiver.url)
+    wait_for_job(client, job["id"])
+    (delivery,) = webhook_receiver.wait_for(1, timeout=30)
+
+    # Then the callback carries two signatures, each accepted by the reference library
+    assert len(delivery.headers["webhook-signature"].split(" ")) == 2
+    assert verified(delivery, old)["data"]["id"] == job["id"]
+    assert verified(delivery, new)["data"]["id"] == job["id"]

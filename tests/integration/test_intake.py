@@ -253,8 +253,8 @@ def test_a_jsonl_file_yields_one_video_per_valid_line_and_is_processed_once(
     (event,) = [e for e in batch_events.drain() if e["detail"]["batch_id"] == first["batch_id"]]
     assert event["detail"]["total"] == 3
     assert event["detail"]["intake"] == {
-        "source": f"s3://{bucket}/{key}",
-        "results": f"s3://{bucket}/results/{service.tenant_id}/{name[:-6]}.results.jsonl",
+        "source": key,
+        "results": f"results/{service.tenant_id}/{name[:-6]}.results.jsonl",
     }
 
 

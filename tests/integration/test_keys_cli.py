@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def table_items(service: LocalVideojobs, key: str) -> list[dict[str, Any]]:
     return items
 
 
-def test_keys_create_prints_a_working_key_and_the_tenants_webhook_secret(
+def test_keys_create_prints_a_working_key_and_the_new_tenants_callback_secret(
     running_service: LocalVideojobs, state_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # When a key is created for a new tenant through the local stack's state file
@@ -54,12 +55,12 @@ def test_keys_create_prints_a_working_key_and_the_tenants_webhook_secret(
         capsys, "keys", "create", "--tenant", "acme-cli", "--state-file", str(state_file)
     )
 
-    # Then it prints the key, the tenant and the tenant's webhook secret as JSON
+    # Then it prints the key, the tenant and the tenant's callback secret as JSON
     assert code == 0
     created = json.loads(out)
     assert created["tenant_id"] == "acme-cli"
     assert created["api_key"].startswith("vj_")
-    assert created["webhook_secret"].startswith("whsec_")
+    assert created["callback_secret"].startswith("whsec_")
     assert created["key_id"].startswith("key_")
     # ... and the key authenticates against the API
     assert status_with(running_service, created["api_key"]) == 404
@@ -70,11 +71,22 @@ def test_keys_create_prints_a_working_key_and_the_tenants_webhook_secret(
         capsys, "keys", "create", "--tenant", "acme-cli", "--state-file", str(state_file)
     )
 
-    # Then it is a different key with the same tenant secret (the tenant already existed)
+    # Then it is a different key, and the secret is not shown again (the tenant existed, and
+    # only the notify function can decrypt its secret)
     again = json.loads(out)
     assert code == 0
     assert again["api_key"] != created["api_key"]
-    assert again["webhook_secret"] == created["webhook_secret"]
+    assert again["callback_secret"] is None
+    assert running_service.tenant_callback_secret("acme-cli") == created["callback_secret"]
+    # ... and the tenants table holds it only encrypted
+    (item,) = [
+        i
+        for i in table_items(running_service, "tenants_table")
+        if i["tenant_id"]["S"] == "acme-cli"
+    ]
+    assert "B" in item["callback_secret"]
+    assert created["callback_secret"] not in json.dumps(item, default=str)
+    assert "whsec_" not in json.dumps(item, default=str)
 
 
 def test_keys_list_shows_ids_and_tenants_but_never_keys_or_hashes(
@@ -100,7 +112,7 @@ def test_keys_list_shows_ids_and_tenants_but_never_keys_or_hashes(
     assert {k["tenant_id"] for k in listed} == {"listed-a"}
     assert all(k["revoked"] is False for k in listed)
     hashes = {item["key_hash"]["S"] for item in table_items(running_service, "api_keys_table")}
-    for secret in [*(k["api_key"] for k in keys), *hashes, keys[0]["webhook_secret"]]:
+    for secret in [*(k["api_key"] for k in keys), *hashes, keys[0]["callback_secret"]]:
         assert secret not in out
 
     # When every key is listed
@@ -223,13 +235,15 @@ def test_without_a_state_file_the_stack_is_found_from_samconfig_and_its_outputs(
     running_service: LocalVideojobs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a deployed stack (here: a CloudFormation stack in moto) whose outputs name the
-    # tables, and a samconfig.toml whose [staging] environment names that stack
+    # tables and the callback-secret key, and a samconfig.toml whose [staging] environment
+    # names that stack
     state = running_service.state()
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "ApiKeysTableName": {"Value": state["api_keys_table"]},
             "TenantsTableName": {"Value": state["tenants_table"]},
+            "CallbackSecretKeyArn": {"Value": state["callback_secret_key"]},
         },
     }
     running_service.stack.client("cloudformation").create_stack(
@@ -269,3 +283,45 @@ def test_without_a_state_file_the_stack_is_found_from_samconfig_and_its_outputs(
     # Then the command says which stack it could not read
     assert code == 2
     assert "cannot read the stack videojobs-elsewhere" in err
+
+
+def test_keys_rotate_secret_prints_a_new_secret_and_how_long_the_old_one_signs(
+    running_service: LocalVideojobs, state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a tenant created with a callback secret
+    _, out, _ = run(
+        capsys, "keys", "create", "--tenant", "rotating", "--state-file", str(state_file)
+    )
+    old = json.loads(out)["callback_secret"]
+
+    # When its secret is rotated with a two-hour overlap
+    before = int(time.time())
+    code, out, _ = run(
+        capsys,
+        "keys",
+        "rotate-secret",
+        "--tenant",
+        "rotating",
+        "--overlap-hours",
+        "2",
+        "--state-file",
+        str(state_file),
+    )
+
+    # Then the new secret is printed once, with the end of the overlap
+    assert code == 0
+    rotated = json.loads(out)
+    assert rotated["tenant_id"] == "rotating"
+    assert rotated["callback_secret"].startswith("whsec_") and rotated["callback_secret"] != old
+    assert before + 7200 <= rotated["previous_secret_signs_until"] <= int(time.time()) + 7200
+    assert old not in out
+    assert running_service.tenant_callback_secret("rotating") == rotated["callback_secret"]
+
+    # When the tenant does not exist
+    code, _, err = run(
+        capsys, "keys", "rotate-secret", "--tenant", "nobody", "--state-file", str(state_file)
+    )
+
+    # Then nothing is created and the operator is told
+    assert code == 2
+    assert "No tenant 'nobody'" in err

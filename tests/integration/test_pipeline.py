@@ -13,6 +13,8 @@ from typing import Any
 import av
 import httpx
 import pytest
+from moto.s3.exceptions import AccessDeniedByLock
+from moto.s3.models import S3Backend
 from pipeline_support import wait_for_job
 
 from videojobs import standard_webhooks
@@ -197,6 +199,7 @@ def test_content_policy_rejection_fails_the_job_with_the_provider_message(
     rejected = [r for r in service.emulator.requests() if r["status"] == 400]
     assert rejected, "the provider never saw the request"
     assert "moderation" in done["error"]["message"].lower()
+    assert "/videos" not in done["error"]["message"]  # the provider's words, not our request
     assert service.emulator.stats()["created"] == 0
     assert_slot_released(service, job["id"])
 
@@ -225,6 +228,32 @@ def test_a_truncated_download_is_retried_and_stored_whole(
     assert_decodes(video, 720, 1280, 4.0)
     downloads = [r for r in service.emulator.requests() if r["path"].endswith("/content")]
     assert len(downloads) >= 4  # the cut one, then video, thumbnail and spritesheet
+
+
+def test_a_truncated_download_whose_abort_is_refused_is_still_retried(
+    service: LocalVideojobs, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given S3 refusing to abort multipart uploads (as it does a role without the grant)
+    refused: list[str] = []
+
+    def refuse_abort(backend: S3Backend, bucket_name: str, multipart_id: str) -> None:
+        refused.append(multipart_id)
+        raise AccessDeniedByLock()
+
+    monkeypatch.setattr(S3Backend, "abort_multipart_upload", refuse_abort)
+    # ... and a provider that cuts the first download short
+    service.emulator.set_faults(truncate_download={"count": 1, "after_bytes": 1000})
+
+    # When a job runs
+    job = submit(api)
+    done = wait_for_job(api, job["id"])
+
+    # Then the abort was tried and refused, yet the short download was retried (the
+    # ProviderTransientError reached the state machine's Retry) and the job completed
+    assert len(refused) == 1
+    assert done["status"] == "completed", done.get("error")
+    video = stored_object(service, job["id"], "video.mp4")
+    assert_decodes(video, 720, 1280, 4.0)
 
 
 def test_late_duplicate_and_out_of_order_webhooks_never_move_a_job_backward(

@@ -427,9 +427,7 @@ def test_a_batch_that_cannot_fit_is_refused_before_any_of_it_is_created(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a tenant with a $1.00 daily budget, $0.40 of it already reserved
-    tenant = tenants.Tenant(
-        tenant_id="acme", webhook_secret="whsec_x", created_at=NOW, daily_budget_micros=1_000_000
-    )
+    tenant = tenants.Tenant(tenant_id="acme", created_at=NOW, daily_budget_micros=1_000_000)
     monkeypatch.setattr(tenants, "get_tenant", lambda tenant_id: tenant)
     budgets.create_reserving(job_number(1), 400_000, charges(day_limit=1_000_000))
     one = job_number(2).request

@@ -152,6 +152,12 @@ MAPPED: dict[str, tuple[str, str, bool, bool]] = {
         False,
         True,
     ),
+    "ProviderConfigError": (
+        "provider_unavailable",
+        "The service could not reach the provider.",
+        True,
+        False,
+    ),
     "States.Timeout": ("timeout", "The job ran out of time.", True, False),
     "ProviderVideoFailed": (
         "generation_failed",
@@ -180,91 +186,74 @@ def test_each_mapped_error_name_gets_its_code_and_flags(name: str, provider: Fak
     assert provider.retrieved == []
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MAPPED if n != "ProviderVideoFailed"))
-def test_a_lambda_cause_adds_the_exception_message(name: str) -> None:
-    # Given a Lambda task that raised with a message
+INTERNAL_MESSAGE = "The job failed because of an internal error. Quote the job id to support."
+
+
+@pytest.mark.parametrize("name", sorted(MAPPED))
+def test_a_lambda_cause_never_reaches_the_job_error(name: str) -> None:
+    # Given a Lambda task that raised with a message of ours
     cause = lambda_cause("connection refused status=503 request_id=req_42", error_type=name)
 
     # When normalised
     reason = normalise(job(), {"Error": name, "Cause": cause})
 
-    # Then the mapped message is followed by what the exception said (and nothing else of it)
+    # Then the job error is the code's fixed message alone
     code, message, _, _ = MAPPED[name]
-    assert reason.code == code
-    assert reason.message == f"{message} connection refused status=503 request_id=req_42"
-    assert "stackTrace" not in reason.message and "requestId" not in reason.message
+    assert (reason.code, reason.message) == (code, message)
 
 
 @pytest.mark.parametrize(
-    ("error", "named"),
+    "error",
     [
-        ({"Error": "States.TaskFailed", "Cause": None}, "States.TaskFailed"),
-        ({"Error": "Sandbox.Timedout", "Cause": ""}, "Sandbox.Timedout"),
-        ({"Error": "KeyError", "Cause": lambda_cause("'job_id'", "KeyError")}, "KeyError"),
-        ({"Error": ""}, "Unknown"),
-        ({}, "Unknown"),
-        (None, "Unknown"),
+        {"Error": "States.TaskFailed", "Cause": None},
+        {"Error": "Sandbox.Timedout", "Cause": ""},
+        {"Error": "KeyError", "Cause": lambda_cause("'job_id'", "KeyError")},
+        {"Error": ""},
+        {},
+        None,
     ],
     ids=["States.TaskFailed", "Sandbox.Timedout", "KeyError", "empty name", "no name", "none"],
 )
 def test_an_unmapped_name_is_an_internal_error_worth_retrying(
-    error: dict[str, Any] | None, named: str
+    error: dict[str, Any] | None,
 ) -> None:
     # Given a failure the mapping does not know
     # When normalised
     reason = normalise(job(), error)
 
-    # Then it is an internal error that names what happened, retryable and not billed
-    assert reason.code == "internal_error"
-    assert reason.message.startswith(f"The job failed unexpectedly ({named}).")
-    assert (reason.retryable, reason.billed) == (True, False)
+    # Then it is an internal error with a fixed message, retryable and not billed
+    assert reason == JobError(
+        code="internal_error", message=INTERNAL_MESSAGE, retryable=True, billed=False
+    )
 
 
-def test_an_unmapped_name_still_carries_the_exception_message() -> None:
-    reason = normalise(job(), {"Error": "KeyError", "Cause": lambda_cause("'job_id'", "KeyError")})
-
-    assert reason.message == "The job failed unexpectedly (KeyError). 'job_id'"
-
-
-def test_a_cause_that_is_not_json_is_kept_as_text() -> None:
-    # Given a Cause written by a Pass/Fail state rather than a Lambda (plain text)
-    error = {"Error": "ProviderRejectedError", "Cause": "size not allowed for this model"}
-
-    # When normalised
-    reason = normalise(job(), error)
-
-    # Then the text follows the mapped message
-    assert reason.message == "The provider rejected the request. size not allowed for this model"
-
-
-@pytest.mark.parametrize(
-    "cause",
-    ['{"errorType": "ProviderTransientError"}', '{"errorMessage": 503}', "[1, 2]", '"quoted"'],
-    ids=["no errorMessage", "numeric errorMessage", "json array", "json string"],
-)
-def test_a_json_cause_without_a_message_adds_nothing(cause: str) -> None:
-    reason = normalise(job(), {"Error": "ProviderTransientError", "Cause": cause})
-
-    assert reason.message == MAPPED["ProviderTransientError"][1]
+INTERNALS = [
+    (
+        "ClientError",
+        "An error occurred (AccessDeniedException) when calling the GetItem operation: User: "
+        "arn:aws:sts::123456789012:assumed-role/videojobs-StoreFunctionRole-X/fn is not "
+        "authorized to perform: dynamodb:GetItem on resource: "
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/videojobs-JobsTable-ABC",
+    ),
+    (
+        "ValidationError",
+        "1 validation error for ProviderSecret\nprovider_api_key\n  Field required "
+        "[type=missing, input_value={'api_key': 'sk-live-FAKE-KEY-0042'}, input_type=dict]",
+    ),
+    ("NoSuchBucket", "The specified bucket videojobs-assetsbucket-1x2y3z does not exist"),
+]
 
 
-def test_a_huge_text_cause_is_cut_to_500_characters() -> None:
-    # Given a 100 kB plain-text Cause
-    cause = "x" * 100_000
+@pytest.mark.parametrize(("name", "text"), INTERNALS, ids=[n for n, _ in INTERNALS])
+def test_internal_exception_text_stays_out_of_the_job_error(name: str, text: str) -> None:
+    # Given a step that failed with an AWS or pydantic error quoting internals
+    reason = normalise(job(), {"Error": name, "Cause": lambda_cause(text, name)})
 
-    # When normalised
-    reason = normalise(job(), {"Error": "ProviderTransientError", "Cause": cause})
-
-    # Then only its first 500 characters reach the job (DynamoDB items and events stay small)
-    assert reason.message == f"{MAPPED['ProviderTransientError'][1]} {'x' * 500}"
-
-
-def test_a_huge_exception_message_is_cut_to_500_characters() -> None:
-    cause = lambda_cause("y" * 100_000)
-
-    reason = normalise(job(), {"Error": "ProviderTransientError", "Cause": cause})
-
-    assert reason.message == f"{MAPPED['ProviderTransientError'][1]} {'y' * 500}"
+    # Then the job error carries none of it
+    shown = reason.model_dump_json()
+    for leak in ("arn:", "123456789012", "videojobs-", "botocore", "sk-live-FAKE-KEY-0042"):
+        assert leak not in shown
+    assert reason.message == INTERNAL_MESSAGE
 
 
 @pytest.mark.parametrize(
@@ -297,6 +286,25 @@ def test_provider_video_failed_prefers_the_recorded_provider_error(
     )
 
     # Then the provider's own code and message win, without asking the provider again
+    assert reason == recorded
+    assert provider.retrieved == []
+
+
+def test_a_rejection_recorded_by_submit_is_the_job_error(provider: FakeProvider) -> None:
+    # Given a job whose submit recorded the provider's content-policy reason
+    recorded = JobError(
+        code="moderation_blocked",
+        message="Your request was blocked by our moderation system.",
+        retryable=False,
+    )
+
+    # When RecordFailure normalises the rejection, whose Cause names our request path
+    reason = normalise(
+        job(provider_error=recorded),
+        {"Error": "ProviderRejectedError", "Cause": lambda_cause("POST /openai/v1/videos: x")},
+    )
+
+    # Then the provider's code and words are the job's error, and nothing of ours
     assert reason == recorded
     assert provider.retrieved == []
 

@@ -65,13 +65,25 @@ def completed_job(**changes: Any) -> Job:
     return job.with_changes(**changes)
 
 
+def encrypted(secret: str) -> bytes:
+    """What stands in for KMS ciphertext here (``fake_kms`` decrypts it)."""
+    return b"kms:" + secret.encode()
+
+
+def fake_kms_decrypt(tenant_id: str, ciphertext: bytes) -> str:
+    assert ciphertext.startswith(b"kms:")
+    return ciphertext.removeprefix(b"kms:").decode()
+
+
 @dataclass
 class World:
     """Everything notify talks to, in memory."""
 
     job: Job | None = field(default_factory=completed_job)
     tenant: Tenant | None = field(
-        default_factory=lambda: Tenant(tenant_id="acme", webhook_secret=SECRET, created_at=T0)
+        default_factory=lambda: Tenant(
+            tenant_id="acme", callback_secret=encrypted(SECRET), created_at=T0
+        )
     )
     answers: list[SendResult] = field(default_factory=list)
     refuse_address: bool = False
@@ -84,7 +96,9 @@ class World:
             raise JobNotFoundError(job_id)
         return self.job
 
-    def post(self, url: str, body: bytes, headers: dict[str, str], *, address: str) -> SendResult:
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, address: str, deadline: float
+    ) -> SendResult:
         self.posts.append({"url": url, "body": body, "headers": headers, "address": address})
         return self.answers.pop(0) if self.answers else SendResult(status_code=200)
 
@@ -108,6 +122,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         ),
     )
     monkeypatch.setattr(notify, "tenants", SimpleNamespace(get_tenant=lambda t: w.tenant))
+    monkeypatch.setattr(notify, "callback_secrets", SimpleNamespace(decrypt=fake_kms_decrypt))
     monkeypatch.setattr(notify, "callback_sender", SimpleNamespace(post=w.post))
     monkeypatch.setattr(
         notify, "callback_target", SimpleNamespace(resolve_safe_addresses=w.resolve)
@@ -233,8 +248,8 @@ def test_the_body_is_signed_per_standard_webhooks_and_verifies_with_the_referenc
 
 
 def test_the_body_is_an_openai_style_event_with_the_video_resource(world: World) -> None:
-    # Given the sample video.completed event
-    task = notify.parse_message(sample_message())
+    # Given the sample video.completed event, first handled at T0
+    task = notify.parse_message(sample_message(), now=T0)
 
     # When it is delivered
     notify.deliver(task, now=T0)
@@ -245,7 +260,7 @@ def test_the_body_is_an_openai_style_event_with_the_video_resource(world: World)
     assert event["id"].startswith("evt_") and len(event["id"]) == 36
     assert event["object"] == "event"
     assert event["type"] == "video.completed"
-    assert event["created_at"] == 1795694400  # 2026-11-26T12:00:00Z, when it was published
+    assert event["created_at"] == T0  # when first handled here, not the event's own "time"
     data = event["data"]
     assert data["id"] == JOB_ID
     assert data["object"] == "video"
@@ -324,7 +339,7 @@ def test_an_address_refused_at_delivery_time_is_a_failed_attempt_not_a_request(
     assert (attempt.error or "").startswith("callback_url refused")
 
 
-def test_a_tenant_without_a_webhook_secret_gets_no_unsigned_callback(world: World) -> None:
+def test_a_tenant_without_a_callback_secret_gets_no_unsigned_callback(world: World) -> None:
     # Given a job whose tenant record is missing
     world.tenant = None
 
@@ -334,7 +349,76 @@ def test_a_tenant_without_a_webhook_secret_gets_no_unsigned_callback(world: Worl
     # Then nothing is sent and nothing retried; the job says why
     assert outcome is notify.Outcome.GAVE_UP
     assert world.posts == [] and world.queued == []
-    assert "no webhook secret" in (world.attempts[0].error or "")
+    assert "no callback secret" in (world.attempts[0].error or "")
+
+
+def forged(detail_type: str = "video.completed", **detail: Any) -> str:
+    """The sample event with its type or detail changed, as anyone able to put it might."""
+    envelope = json.loads(sample_message())
+    envelope["detail-type"] = detail_type
+    envelope["detail"] = {**envelope["detail"], **detail}
+    return json.dumps(envelope)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [JobStatus.QUEUED, JobStatus.IN_PROGRESS, JobStatus.FAILED, JobStatus.CANCELLED],
+)
+def test_video_completed_for_a_job_not_stored_as_completed_is_dropped(
+    world: World, stored: JobStatus
+) -> None:
+    # Given a job whose stored status is not completed, and a video.completed event for it
+    world.job = completed_job(status=stored, completed_at=None, assets={})
+
+    # When the event is handled
+    outcome = notify.deliver(notify.parse_message(forged()), now=T0)
+
+    # Then nothing is signed or sent, retried or recorded
+    assert outcome is notify.Outcome.DROPPED
+    assert (world.posts, world.queued, world.attempts) == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("event_type", "stored"),
+    [("video.failed", JobStatus.COMPLETED), ("video.cancelled", JobStatus.FAILED)],
+)
+def test_each_video_event_needs_its_own_stored_status(
+    world: World, event_type: str, stored: JobStatus
+) -> None:
+    world.job = completed_job(status=stored)
+
+    outcome = notify.deliver(notify.parse_message(forged(event_type)), now=T0)
+
+    assert outcome is notify.Outcome.DROPPED
+    assert world.posts == []
+
+
+def test_an_event_naming_another_tenant_is_dropped(world: World) -> None:
+    # Given a completed job of acme and an event claiming it for another tenant
+    outcome = notify.deliver(notify.parse_message(forged(tenant_id="mallory")), now=T0)
+
+    # Then nothing is sent
+    assert outcome is notify.Outcome.DROPPED
+    assert world.posts == []
+
+
+def test_the_body_comes_from_the_stored_job_never_from_the_event(world: World) -> None:
+    # Given an event whose detail says other things than the stored job
+    message = forged(
+        status="completed",
+        metadata={"campaign": "forged"},
+        error={"code": "x", "message": "forged"},
+        assets={"video": {"key": "videos/other/forged.mp4", "bytes": 1}},
+    )
+
+    # When it is delivered
+    notify.deliver(notify.parse_message(message, now=T0), now=T0)
+
+    # Then the callback's data is exactly the stored job's Video view
+    event = json.loads(world.posts[0]["body"])
+    assert world.job is not None
+    assert event["data"] == notify.video_data(world.job)
+    assert event["data"]["metadata"] == {"campaign": "spring"}
 
 
 @dataclass
@@ -363,14 +447,50 @@ def test_the_handler_reports_only_unreadable_records_as_failed(world: World) -> 
     assert len(world.posts) == 1
 
 
-def test_the_handler_puts_messages_back_when_too_little_time_is_left(world: World) -> None:
+def test_the_handler_hands_messages_back_when_too_little_time_is_left(world: World) -> None:
     # Given the sample SQS event and an invocation about to time out
     event = json.loads((EVENTS / "notify_callbacks_sqs.json").read_text())
 
     # When the handler runs
     result = notify_handler.handler(event, Context(remaining_ms=5_000))
 
-    # Then the message is queued again untouched, without an attempt
-    assert result == {"batchItemFailures": []}
-    assert world.posts == []
-    assert world.queued == [(event["Records"][0]["body"], 0)]
+    # Then the record is handed back to SQS as a failure, with no attempt made or counted
+    message_id = event["Records"][0]["messageId"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    assert world.posts == [] and world.queued == [] and world.attempts == []
+
+
+def test_during_a_rotation_both_secrets_sign_and_after_the_overlap_only_the_new_one(
+    world: World,
+) -> None:
+    # Given a tenant whose secret was rotated, the old one still signing for an hour
+    now = int(time.time())  # the reference verifier reads the real clock
+    old, new = SECRET, standard_webhooks.generate_secret()
+    world.tenant = Tenant(
+        tenant_id="acme",
+        callback_secret=encrypted(new),
+        previous_callback_secret=encrypted(old),
+        previous_callback_secret_until=now + 3600,
+        created_at=T0,
+    )
+
+    # When a callback is delivered within the overlap
+    notify.deliver(notify.parse_message(sample_message()), now=now)
+
+    # Then it carries two v1 signatures, and the reference library accepts it with either
+    (post,) = world.posts
+    assert len(post["headers"]["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        Webhook(secret).verify(post["body"], post["headers"])
+
+    # When the overlap has passed (the event's timestamp is still fresh for the verifier)
+    world.tenant = world.tenant.model_copy(update={"previous_callback_secret_until": now})
+    follow_up = notify.parse_message(sample_message()).model_copy(update={"attempt": 2})
+    notify.deliver(follow_up, now=now)
+
+    # Then only the new secret signs
+    signature = world.posts[1]["headers"]["webhook-signature"]
+    assert " " not in signature
+    Webhook(new).verify(world.posts[1]["body"], world.posts[1]["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(world.posts[1]["body"], world.posts[1]["headers"])

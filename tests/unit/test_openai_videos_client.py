@@ -458,6 +458,8 @@ def test_a_content_policy_rejection_keeps_the_provider_message(
         error.message
         == "POST /openai/v1/videos: Your request was blocked by our moderation system."
     )
+    # ... and the provider's words alone, the only part a tenant may be shown
+    assert error.provider_message == "Your request was blocked by our moderation system."
     assert (error.code, error.param) == ("moderation_blocked", "prompt")
 
 

@@ -66,14 +66,15 @@ def lookup(api_key: str) -> ApiKeyRecord | None:
 def create(tenant_id: str) -> tuple[str, ApiKeyRecord]:
     """A new key for ``tenant_id``: returns the key (shown once) and its record.
 
-    The tenant is created first if needed, so every key's tenant has a webhook secret.
+    The tenant itself (and its callback secret) is created by ``logic.tenant_admin``, which
+    the keys CLI calls first.
     """
-    tenant = tenants.ensure_tenant(tenant_id)
+    tenant_id = tenants.checked_tenant_id(tenant_id)
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKeyRecord(
         key_hash=hash_key(api_key),
         key_id="key_" + secrets.token_hex(8),
-        tenant_id=tenant.tenant_id,
+        tenant_id=tenant_id,
         created_at=int(time.time()),
     )
     _table().put_item(

@@ -1,17 +1,17 @@
 """The tenants table: one item per tenant, holding the secret its callbacks are signed with
-and its spending budgets."""
+(as KMS ciphertext only: see ``callback_secrets``) and its spending budgets."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from videojobs import aws, standard_webhooks
+from videojobs import aws
 from videojobs.dal.dynamo import conditional_failed
-from videojobs.models.errors import InvalidRequestError
+from videojobs.models.errors import InvalidRequestError, StaleTransitionError
 from videojobs.models.job import TenantId
 from videojobs.models.money import usd
 from videojobs.settings import get_settings
@@ -25,8 +25,12 @@ class Tenant(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     tenant_id: str
-    # repr=False: a tenant logged or shown in a traceback never shows its signing secret.
-    webhook_secret: str = Field(repr=False)
+    # Ciphertexts, never secrets; repr=False keeps even those out of logs and tracebacks.
+    callback_secret: bytes | None = Field(default=None, repr=False)
+    """The current callback secret, KMS-encrypted (None: the tenant has none yet)."""
+    previous_callback_secret: bytes | None = Field(default=None, repr=False)
+    """The secret before the last rotation; it signs too until the time below."""
+    previous_callback_secret_until: int | None = None
     created_at: int
     daily_budget_micros: int | None = Field(default=None, ge=0)
     """Most the tenant may spend per UTC day (micro-dollars); None: unlimited."""
@@ -40,6 +44,15 @@ class Tenant(BaseModel):
     @property
     def monthly_budget_usd(self) -> float | None:
         return None if self.monthly_budget_micros is None else usd(self.monthly_budget_micros)
+
+    def signing_secrets(self, now: int) -> list[bytes]:
+        """The encrypted secrets a callback is signed with at ``now``: the current one, and
+        the previous one while its rotation overlap lasts."""
+        found = [self.callback_secret] if self.callback_secret else []
+        until = self.previous_callback_secret_until
+        if self.previous_callback_secret and until is not None and now < until:
+            found.append(self.previous_callback_secret)
+        return found
 
 
 def _table() -> Any:
@@ -63,10 +76,18 @@ def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _optional_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    return bytes(value.value) if isinstance(value, Binary) else bytes(value)
+
+
 def _from_item(item: dict[str, Any]) -> Tenant:
     return Tenant(
         tenant_id=str(item["tenant_id"]),
-        webhook_secret=str(item["webhook_secret"]),
+        callback_secret=_optional_bytes(item.get("callback_secret")),
+        previous_callback_secret=_optional_bytes(item.get("previous_callback_secret")),
+        previous_callback_secret_until=_optional_int(item.get("previous_callback_secret_until")),
         created_at=int(item["created_at"]),
         daily_budget_micros=_optional_int(item.get("daily_budget_micros")),
         monthly_budget_micros=_optional_int(item.get("monthly_budget_micros")),
@@ -79,21 +100,12 @@ def get_tenant(tenant_id: str) -> Tenant | None:
     return None if item is None else _from_item(item)
 
 
-def ensure_tenant(tenant_id: str) -> Tenant:
-    """The tenant, created with a fresh webhook secret if it does not exist yet.
+def create_tenant(tenant: Tenant) -> Tenant:
+    """Store a new tenant; if it exists already, the stored one is returned unchanged.
 
-    The create is conditional, so two concurrent calls agree on one secret: the loser reads
-    the winner's item instead of overwriting it.
+    The put is conditional, so two concurrent creates agree on one secret: the loser reads the
+    winner's item instead of overwriting it.
     """
-    tenant_id = checked_tenant_id(tenant_id)
-    existing = get_tenant(tenant_id)
-    if existing is not None:
-        return existing
-    tenant = Tenant(
-        tenant_id=tenant_id,
-        webhook_secret=standard_webhooks.generate_secret(),
-        created_at=int(time.time()),
-    )
     try:
         _table().put_item(
             Item=tenant.model_dump(exclude_none=True),
@@ -102,11 +114,52 @@ def ensure_tenant(tenant_id: str) -> Tenant:
     except ClientError as exc:
         if not conditional_failed(exc):
             raise
-        winner = get_tenant(tenant_id)
+        winner = get_tenant(tenant.tenant_id)
         if winner is None:  # created and deleted in between: not something we do
             raise
         return winner
     return tenant
+
+
+def replace_callback_secret(
+    tenant_id: str, ciphertext: bytes, *, replacing: bytes | None, previous_until: int
+) -> Tenant:
+    """Make ``ciphertext`` the tenant's callback secret; the one it replaces (``replacing``)
+    keeps signing until ``previous_until``.
+
+    Conditional on ``replacing`` still being the current secret: of two concurrent rotations
+    one raises :class:`StaleTransitionError` rather than both silently dropping a secret.
+    A plaintext secret left by an earlier version of the service is removed.
+    """
+    values: dict[str, Any] = {":new": ciphertext}
+    if replacing is None:
+        update = (
+            "SET callback_secret = :new REMOVE previous_callback_secret, "
+            "previous_callback_secret_until, webhook_secret"
+        )
+        condition = "attribute_exists(tenant_id) AND attribute_not_exists(callback_secret)"
+    else:
+        update = (
+            "SET callback_secret = :new, previous_callback_secret = :old, "
+            "previous_callback_secret_until = :until REMOVE webhook_secret"
+        )
+        condition = "callback_secret = :old"
+        values.update({":old": replacing, ":until": previous_until})
+    try:
+        item = _table().update_item(
+            Key={"tenant_id": tenant_id},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    except ClientError as exc:
+        if not conditional_failed(exc):
+            raise
+        raise StaleTransitionError(
+            f"tenant {tenant_id}'s callback secret changed meanwhile"
+        ) from exc
+    return _from_item(item)
 
 
 _UNCHANGED: Any = object()

@@ -3,7 +3,8 @@
 Routes live in ``api_create`` (everything that creates a job) and ``api_videos`` (reading and
 deleting); this module wires them and maps every error to the OpenAI error body with the
 status OpenAI uses. Nothing a caller sends can produce a 5xx: validation happens before any
-write.
+write. Anything unexpected is a 500 with a fixed message and the API Gateway request id, which
+is the logs' correlation id: no exception text reaches a caller.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from videojobs.handlers import (
     api_batches,
@@ -24,7 +24,7 @@ from videojobs.handlers import (
     api_usage,
     api_videos,
 )
-from videojobs.handlers.api_common import error_response
+from videojobs.handlers.api_common import error_response, internal_error_response
 from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
 from videojobs.logic.create_job import WorkflowUnavailableError
 from videojobs.models.errors import (
@@ -44,22 +44,6 @@ app.include_router(api_batches.router)
 app.include_router(api_usage.router)
 app.include_router(api_models.router)
 app.include_router(api_console.router)
-
-
-@app.exception_handler(  # type: ignore[untyped-decorator]
-    ValidationError
-)
-def _validation_error(exc: ValidationError) -> Response[str]:
-    first = exc.errors()[0]
-    param = ".".join(str(p) for p in first.get("loc", ())) or None
-    message = first.get("msg", "Invalid request.")
-    if first.get("type") == "extra_forbidden":
-        message = f"Unrecognized request argument supplied: {param}"
-    elif first.get("type") == "literal_error":
-        message = f"Invalid value for '{param}': {message}"
-    else:
-        message = f"Invalid '{param}': {message}" if param else message
-    return error_response(400, message, param=param)
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
@@ -117,6 +101,18 @@ def _unavailable(exc: WorkflowUnavailableError) -> Response[str]:
     return error_response(503, "The service is busy; try again.", type_="server_error")
 
 
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    Exception
+)
+def _internal_error(exc: Exception) -> Response[str]:
+    # Anything not mapped above is ours (a bug, an AWS call that failed, a pydantic error past
+    # request parsing). Its text may quote ARNs, table names or secrets: it goes to the log,
+    # under the request's correlation id, and the caller gets that id to quote.
+    reference = logger.get_correlation_id() or app.current_event.request_context.request_id
+    logger.exception("internal error", extra={"error_type": type(exc).__name__})
+    return internal_error_response(str(reference or "unknown"))
+
+
 @app.get("/v1/openapi.json")
 def _openapi_json() -> Response[str]:
     # Public (no authorizer on this route in template.yaml): it describes, it reveals nothing.
@@ -145,7 +141,7 @@ def _no_route(exc: NotFoundError) -> Response[str]:
 
 
 @logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+    clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST
 )
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

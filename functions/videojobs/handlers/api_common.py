@@ -5,16 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from videojobs.models.api import ErrorBody, ErrorDetail
 from videojobs.models.errors import AuthenticationError, InvalidRequestError, JobNotFoundError
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
+INTERNAL_ERROR_HEADER = "x-request-id"
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def error_response(
@@ -36,6 +39,41 @@ def error_response(
 # links (a video, a list, a batch, the content redirect), which are bearer credentials for as
 # long as they last, and all of them are one tenant's data.
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+def internal_error_response(reference: str) -> Response[str]:
+    """The 500 for anything unexpected: a fixed message and the id the logs carry."""
+    response = error_response(
+        500, f"Internal error; reference {reference}", type_="server_error", code="internal_error"
+    )
+    response.headers[INTERNAL_ERROR_HEADER] = reference
+    return response
+
+
+def invalid_request(exc: ValidationError) -> InvalidRequestError:
+    """A request model's validation error as the 400 a caller sees (its first problem)."""
+    first = exc.errors()[0]
+    param = ".".join(str(p) for p in first.get("loc", ())) or None
+    message = first.get("msg", "Invalid request.")
+    if first.get("type") == "extra_forbidden":
+        message = f"Unrecognized request argument supplied: {param}"
+    elif first.get("type") == "literal_error":
+        message = f"Invalid value for '{param}': {message}"
+    else:
+        message = f"Invalid '{param}': {message}" if param else message
+    return InvalidRequestError(message, param=param)
+
+
+def parse_request(model: type[_Model], fields: object) -> _Model:
+    """``fields`` as ``model``, or the 400 for its first problem.
+
+    Only request parsing turns a pydantic error into a 400: one raised later is a bug of
+    ours, answered with a 500 and logged.
+    """
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise invalid_request(exc) from None
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response[str]:

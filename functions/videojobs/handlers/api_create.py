@@ -20,6 +20,7 @@ from videojobs.handlers.api_common import (
     header,
     json_object,
     json_response,
+    parse_request,
     raw_body,
     tenant_id,
 )
@@ -120,7 +121,7 @@ def create_video() -> Response[str]:
     tenant = tenant_id(router.current_event)
     key = _idempotency_key()
     fields, upload = request_fields(router.current_event)
-    body = CreateVideoBody.model_validate(fields)
+    body = parse_request(CreateVideoBody, fields)
     job = create_job(tenant, body, input_reference=upload, idempotency_key=key)
     return json_response(video_resource(job))
 
@@ -135,6 +136,6 @@ def remix_video(video_id: str) -> Response[str]:
         raise InvalidRequestError(
             "Unrecognized request argument supplied: input_reference", param="input_reference"
         )
-    body = RemixVideoBody.model_validate(fields)
+    body = parse_request(RemixVideoBody, fields)
     job = remix_job(tenant, source, body, idempotency_key=key)
     return json_response(video_resource(job))

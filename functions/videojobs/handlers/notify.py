@@ -2,7 +2,9 @@
 
 A record fails (and SQS hands it out again, then dead-letters it) only when it could not be
 handled at all: an unreadable message or an AWS error. A callback URL that fails is not a
-failed record: the logic has already queued its next attempt.
+failed record: the logic has already queued its next attempt. A record that was not started
+because too little time was left in the invocation is handed back as a failed record too,
+without an attempt being counted; it is tried by a later invocation.
 """
 
 from __future__ import annotations
@@ -22,25 +24,27 @@ from videojobs.logic import notify
 from videojobs.observability import logger, metrics
 from videojobs.tracing import tracer
 
-# An attempt may take ~25 s against a slow receiver (connect 5 s, then 10 s each way); with
-# less time left than this a message is put back rather than cut off mid-attempt.
-MIN_TIME_LEFT_MS = 30_000
-
-processor = BatchProcessor(event_type=EventType.SQS)
-
-
-def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
-    metrics.add_metric(name="CallbackMessages", unit="Count", value=1)
-    if lambda_context.get_remaining_time_in_millis() < MIN_TIME_LEFT_MS:
-        notify.postpone(record.body)
-        return "postponed"
-    return notify.handle(record.body).value
+# A batch whose every record was handed back (none started: the invocation had too little time
+# left) is an ordinary answer, not a failed invocation.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    budget = notify.InvocationBudget(remaining_ms=context.get_remaining_time_in_millis)
+    records = notify.fair_order(
+        list(event.get("Records") or []), lambda r: notify.claimed_tenant(str(r.get("body")))
+    )
+
+    def record_handler(record: SQSRecord) -> str:
+        metrics.add_metric(name="CallbackMessages", unit="Count", value=1)
+        return notify.handle(record.body, budget).value
+
     return process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor, context=context
+        event={**event, "Records": records},
+        record_handler=record_handler,
+        processor=processor,
+        context=context,
     )

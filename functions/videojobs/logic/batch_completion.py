@@ -27,7 +27,8 @@ from videojobs.storage import assets
 def batch_event_detail(batch: Batch) -> dict[str, Any]:
     """The ``batch.completed`` payload: the batch resource plus who it belongs to.
 
-    A batch made from an intake file also names the file and its results manifest.
+    A batch made from an intake file also names the file and its results manifest, by their
+    keys in the assets bucket (an event carries no bucket name).
     """
     detail: dict[str, Any] = {
         "batch_id": batch.batch_id,
@@ -46,10 +47,7 @@ def batch_event_detail(batch: Batch) -> dict[str, Any]:
     }
     if isinstance(batch, IntakeBatch):
         source = batch.source
-        detail["intake"] = {
-            "source": f"s3://{source.bucket}/{source.key}",
-            "results": f"s3://{source.bucket}/{source.manifest_key}",
-        }
+        detail["intake"] = {"source": source.key, "results": source.manifest_key}
     return detail
 
 

@@ -51,6 +51,12 @@ _FAILURES: dict[str, tuple[str, str, bool, bool]] = {
         False,
         True,
     ),
+    "ProviderConfigError": (
+        "provider_unavailable",
+        "The service could not reach the provider.",
+        True,
+        False,
+    ),
     "States.Timeout": ("timeout", "The job ran out of time.", True, False),
     "ProviderVideoFailed": (
         "generation_failed",
@@ -59,6 +65,16 @@ _FAILURES: dict[str, tuple[str, str, bool, bool]] = {
         False,
     ),
 }
+
+
+# Any other error name is ours (a bug, an AWS call that failed): the tenant gets this and the
+# job id, the logs get the name and cause.
+_INTERNAL = (
+    "internal_error",
+    "The job failed because of an internal error. Quote the job id to support.",
+    True,
+    False,
+)
 
 
 def _cause_message(cause: str | None) -> str | None:
@@ -120,12 +136,21 @@ def normalise_error(job: Job, error: dict[str, Any] | None) -> JobError:
         reported = _reported_failure(job)
         if reported is not None:
             return reported
-    code, message, retryable, billed = _FAILURES.get(
-        name, ("internal_error", f"The job failed unexpectedly ({name}).", True, False)
+    if name == "ProviderRejectedError" and job.provider_error is not None:
+        return job.provider_error  # the provider's reason, recorded by Submit
+    code, message, retryable, billed = _FAILURES.get(name, _INTERNAL)
+    # The exception text stays in the logs: it is ours (AWS errors quote ARNs and table names,
+    # pydantic quotes its input), and the tenant sees the fixed message of the code. A provider
+    # rejection's own words are kept where they are known: Submit records them on the job.
+    logger.warning(
+        "job failed",
+        extra={
+            "job_id": job.job_id,
+            "error_name": name,
+            "error_code": code,
+            "cause": _cause_message((error or {}).get("Cause")),
+        },
     )
-    detail = _cause_message((error or {}).get("Cause"))
-    if detail and name != "ProviderVideoFailed":
-        message = f"{message} {detail}"
     return JobError(code=code, message=message, retryable=retryable, billed=billed)
 
 

@@ -19,7 +19,7 @@ from videojobs.models.errors import (
     ProviderThrottledError,
     StaleTransitionError,
 )
-from videojobs.models.job import Job, JobError, JobStatus
+from videojobs.models.job import Job, JobError
 from videojobs.models.provider import CreateVideoRequest, InputReference, ProviderVideo
 from videojobs.models.provider_types import (
     BedrockModelName,
@@ -80,20 +80,24 @@ def _adopt_orphan(provider: VideoProvider, job: Job) -> ProviderVideo | None:
     return None
 
 
-def _fail(job_id: str, exc: ProviderRejectedError) -> None:
+def _record_rejection(job: Job, exc: ProviderRejectedError) -> None:
+    """Keep the provider's reason on the job for RecordFailure, which fails the job with it
+    (and publishes ``video.failed``, releases the slot, settles the cost)."""
+    # The provider's own words (its content-policy reason) and nothing of ours: the message
+    # around them names our request path.
     error = JobError(
         code=exc.code or "provider_rejected",
-        message=exc.message,
+        message=exc.provider_message or "The provider rejected the request.",
         retryable=False,
         billed=False,
     )
-    # Already ended (say, cancelled meanwhile): the earlier ending stands.
+    # Already moved on (say, cancelled meanwhile): that ending stands.
     with contextlib.suppress(StaleTransitionError):
         jobs.transition(
-            job_id,
-            JobStatus.FAILED,
-            allowed_from=[JobStatus.QUEUED, JobStatus.IN_PROGRESS],
-            fields={"error": error.model_dump()},
+            job.job_id,
+            job.status,
+            allowed_from=[job.status],
+            fields={"provider_error": error.model_dump()},
         )
 
 
@@ -125,8 +129,9 @@ def submit(job_id: str) -> StepOutcome:
     """Create the provider video for ``job_id`` unless it already has one.
 
     Returns ``throttled`` with the provider's Retry-After when it answered 429 (nothing was
-    created, so submitting again later is safe). A provider rejection fails the job with the
-    provider's code and message and is re-raised for the state machine's fail path.
+    created, so submitting again later is safe). A provider rejection is recorded with the
+    provider's code and message and re-raised: the state machine's fail path fails the job
+    with them.
     """
     settings = get_settings()
 
@@ -178,7 +183,7 @@ def submit(job_id: str) -> StepOutcome:
             interval_seconds=interval,
         )
     except ProviderRejectedError as exc:
-        _fail(job_id, exc)
+        _record_rejection(job, exc)
         raise
 
     try:

@@ -20,7 +20,9 @@ class ProviderError(VideojobsError):
     """The video provider could not do what was asked.
 
     ``request_id`` is the provider's ``x-request-id`` when it sent one: quote it to its support.
-    The message never contains the provider key.
+    The message never contains the provider key. ``provider_message`` is the provider's own
+    words alone (an error body's ``message``), without anything of ours around them: the only
+    part of the error that may be shown to a tenant.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class ProviderError(VideojobsError):
         code: str | None = None,
         param: str | None = None,
         request_id: str | None = None,
+        provider_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -38,6 +41,7 @@ class ProviderError(VideojobsError):
         self.code = code
         self.param = param
         self.request_id = request_id
+        self.provider_message = provider_message
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -70,6 +74,13 @@ class ProviderRejectedError(ProviderError):
 
 class ProviderAuthError(ProviderError):
     """401/403: the configured provider key is missing, wrong or lacks access."""
+
+
+class ProviderConfigError(VideojobsError):
+    """The provider secret in Secrets Manager is not the JSON document the service needs.
+
+    The message names what is wrong and never quotes the secret's content.
+    """
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -125,6 +136,12 @@ class VariantUnavailableError(VideojobsError):
 
 class AuthenticationError(VideojobsError):
     """Missing, unknown or revoked API key (HTTP 401)."""
+
+
+class CallbackNotStartedError(VideojobsError):
+    """No callback attempt was made for a queue message: too little time was left in the
+    invocation to finish one. The message goes back to the queue as it was; no attempt is
+    counted."""
 
 
 class BatchNotFoundError(VideojobsError):

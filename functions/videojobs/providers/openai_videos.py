@@ -730,8 +730,10 @@ class OpenAIVideosClient:
         body = _read_capped(response)
         detail = _error_detail(body)
         where = _describe(response.request)
+        provider_message = None
         if detail is not None and detail.error.message:
-            message = f"{where}: {self._scrub(detail.error.message)}"
+            provider_message = self._scrub(detail.error.message)
+            message = f"{where}: {provider_message}"
         else:
             message = (
                 f"{where} returned HTTP {status} {response.reason_phrase}".rstrip()
@@ -744,6 +746,7 @@ class OpenAIVideosClient:
             "code": code,
             "param": param,
             "request_id": request_id,
+            "provider_message": provider_message,
         }
         if status == 429:
             if code == "insufficient_quota":

@@ -16,12 +16,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from videojobs import aws
 from videojobs.models.errors import ProviderTransientError
 from videojobs.models.job import StoredAsset
 from videojobs.models.provider_types import ContentVariant
+from videojobs.observability import logger
 from videojobs.settings import get_settings
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def store_stream(
 
     Raises :class:`ProviderTransientError` when fewer or more bytes arrive than
     ``expected_bytes`` (the provider's Content-Length): a truncated download is retried, never
-    stored.
+    stored. Whatever made the upload stop is what propagates, even when the abort fails too.
     """
     settings = get_settings()
     size = part_bytes or settings.multipart_part_bytes
@@ -122,7 +123,7 @@ def store_stream(
             ChecksumType="FULL_OBJECT",
         )
     except BaseException:
-        client.abort_multipart_upload(Bucket=settings.bucket, Key=key, UploadId=upload_id)
+        _abort_upload(client, settings.bucket, key, upload_id)
         raise
     # S3 has already checked the CRC32 at completion; the size check is ours, end to end.
     head = client.head_object(Bucket=settings.bucket, Key=key)
@@ -136,6 +137,24 @@ def store_stream(
         sha256=sha.hexdigest(),
         crc32=_crc32_b64(crc),
     )
+
+
+def _abort_upload(client: Any, bucket: str, key: str, upload_id: str) -> None:
+    """Abort an unfinished upload, best effort.
+
+    Called while another exception is propagating: that one is what the state machine's Retry
+    matches, so a failed abort (a denied permission, a throttle) is logged and swallowed. The
+    bucket's lifecycle rule removes an upload left behind after a day.
+    """
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else None
+        logger.warning(
+            "could not abort a multipart upload; the lifecycle rule removes it",
+            extra={"key": key, "error_code": code or type(exc).__name__},
+        )
+
 
 
 # --- Bedrock output ----------------------------------------------------------------------------

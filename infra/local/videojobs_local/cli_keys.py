@@ -1,5 +1,5 @@
-"""``videojobs keys create|list|revoke`` and ``videojobs tenants budget``: API keys and
-tenants, for an operator.
+"""``videojobs keys create|list|revoke|rotate-secret`` and ``videojobs tenants budget``: API
+keys, tenants and their callback secrets, for an operator.
 
 With ``--state-file`` the commands work on the local stack (the moto endpoint that
 ``videojobs local up`` wrote there); otherwise on the deployed stack, whose table names are
@@ -20,9 +20,18 @@ from typing import Any
 
 from videojobs.models.errors import InvalidRequestError
 
-# Table names the deployed stack publishes as outputs, and the variable the DAL reads each from.
-_OUTPUT_VARIABLES = {"ApiKeysTableName": "API_KEYS_TABLE", "TenantsTableName": "TENANTS_TABLE"}
-_STATE_VARIABLES = {"api_keys_table": "API_KEYS_TABLE", "tenants_table": "TENANTS_TABLE"}
+# What the deployed stack publishes as outputs (table names, the callback-secret key), and the
+# variable the functions' modules read each from.
+_OUTPUT_VARIABLES = {
+    "ApiKeysTableName": "API_KEYS_TABLE",
+    "TenantsTableName": "TENANTS_TABLE",
+    "CallbackSecretKeyArn": "CALLBACK_SECRET_KEY_ID",
+}
+_STATE_VARIABLES = {
+    "api_keys_table": "API_KEYS_TABLE",
+    "tenants_table": "TENANTS_TABLE",
+    "callback_secret_key": "CALLBACK_SECRET_KEY_ID",
+}
 # Keeps a profile's endpoint or credentials from sending a local request elsewhere.
 _LOCAL_HIDDEN = (
     "AWS_PROFILE",
@@ -64,6 +73,22 @@ def register(commands: Any) -> None:
     revoke = actions.add_parser("revoke", parents=[target], help="revoke a key by its key id")
     revoke.add_argument("key_id", help="the key id, key_...")
     revoke.set_defaults(func=cmd_revoke)
+
+    rotate = actions.add_parser(
+        "rotate-secret",
+        parents=[target],
+        help="new callback secret for a tenant; prints JSON",
+        description="Callbacks carry signatures with both the old and the new secret for the "
+        "overlap, then with the new one only.",
+    )
+    rotate.add_argument("--tenant", required=True, help="tenant id, e.g. acme")
+    rotate.add_argument(
+        "--overlap-hours",
+        type=float,
+        default=24.0,
+        help="how long the old secret keeps signing too (default 24)",
+    )
+    rotate.set_defaults(func=cmd_rotate_secret)
 
     tenants = commands.add_parser("tenants", help="tenants' budgets")
     tenant_actions = tenants.add_subparsers(dest="tenants_command", required=True)
@@ -216,13 +241,18 @@ def _fail(message: str, command: str = "keys") -> int:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    """Create a key for a tenant (and the tenant, with its webhook secret, if it is new)."""
+    """Create a key for a tenant (and the tenant, with its callback secret, if it is new).
+
+    The callback secret is printed when the tenant is created, and never again: nothing but
+    the notify function can decrypt it. ``rotate-secret`` makes a new one.
+    """
     from videojobs.dal import api_keys, tenants
+    from videojobs.logic import tenant_admin
 
     try:
         tenant_id = tenants.checked_tenant_id(args.tenant)
         with _stack(args):
-            tenant = tenants.ensure_tenant(tenant_id)
+            tenant, secret = tenant_admin.ensure_tenant(tenant_id)
             api_key, record = api_keys.create(tenant.tenant_id)
     except (TargetError, InvalidRequestError) as exc:
         return _fail(str(exc))
@@ -230,8 +260,36 @@ def cmd_create(args: argparse.Namespace) -> int:
         {
             "api_key": api_key,
             "tenant_id": tenant.tenant_id,
-            "webhook_secret": tenant.webhook_secret,
+            "callback_secret": secret,
             "key_id": record.key_id,
+        }
+    )
+    return 0
+
+
+def cmd_rotate_secret(args: argparse.Namespace) -> int:
+    """Give a tenant a new callback secret; the old one keeps signing for the overlap."""
+    from videojobs.dal import tenants
+    from videojobs.logic import tenant_admin
+    from videojobs.models.errors import StaleTransitionError
+
+    if args.overlap_hours < 0:
+        return _fail("--overlap-hours cannot be negative")
+    try:
+        tenant_id = tenants.checked_tenant_id(args.tenant)
+        with _stack(args):
+            tenant, secret = tenant_admin.rotate_callback_secret(
+                tenant_id, overlap_seconds=int(args.overlap_hours * 3600)
+            )
+    except (TargetError, InvalidRequestError) as exc:
+        return _fail(str(exc))
+    except StaleTransitionError:
+        return _fail("the secret was rotated by someone else meanwhile; run the command again")
+    _print(
+        {
+            "tenant_id": tenant.tenant_id,
+            "callback_secret": secret,
+            "previous_secret_signs_until": tenant.previous_callback_secret_until,
         }
     )
     return 0
@@ -269,6 +327,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 def cmd_budget(args: argparse.Namespace) -> int:
     """Show or set a tenant's budgets (the tenant is created if it does not exist yet)."""
     from videojobs.dal import tenants
+    from videojobs.logic import tenant_admin
 
     changes: dict[str, int | None] = {}
     for name, value in (("daily_micros", args.daily), ("monthly_micros", args.monthly)):
@@ -277,7 +336,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
     try:
         tenant_id = tenants.checked_tenant_id(args.tenant)
         with _stack(args):
-            tenant = tenants.ensure_tenant(tenant_id)
+            tenant, _ = tenant_admin.ensure_tenant(tenant_id)
             if changes:
                 tenant = tenants.set_budgets(tenant_id, **changes)
     except (TargetError, InvalidRequestError) as exc:

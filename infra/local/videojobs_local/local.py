@@ -8,6 +8,7 @@ provider secrets hold the emulator's key and webhook secret, and one tenant key 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ class LocalVideojobs:
             "console_url": self.console_url,
             "api_key": self.api_key,
             "tenant_id": self.tenant_id,
-            "webhook_secret": self.tenant_webhook_secret(),
+            "callback_secret": self.tenant_callback_secret(self.tenant_id),
             "provider_webhook_url": self.provider_webhook_url,
             "provider_webhook_secret": self.provider_webhook_secret,
             "emulator_url": self.emulator.api_url,
@@ -61,6 +62,10 @@ class LocalVideojobs:
             "tenants_table": ids["TenantsTable"],
             "batches_table": ids["BatchesTable"],
             "callbacks_queue_url": ids["CallbacksQueue"],
+            "callback_secret_key": self.stack.stack.resources["CallbackSecretKey"].attributes[
+                "Arn"
+            ],
+            "event_bus": ids["ServiceEventBus"],
             "state_machine_arn": ids["VideoJobStateMachine"],
             "dead_letter_queues": {
                 name: url
@@ -75,21 +80,31 @@ class LocalVideojobs:
         """The web console, served by the same API front beside ``/v1``."""
         return self.api_url.rsplit("/", 1)[0] + "/console"
 
-    def tenant_webhook_secret(self) -> str:
-        """The secret that signs the seeded tenant's callbacks."""
+    def tenant_callback_secret(self, tenant_id: str) -> str:
+        """The current secret that signs ``tenant_id``'s callbacks.
+
+        Only here: moto does not evaluate the key policy, which in AWS lets no one but the
+        notify function decrypt it (the keys CLI shows a secret once, when it creates it).
+        """
+        from videojobs import callback_secrets
+
         from videojobs.dal import tenants
 
-        tenant = tenants.get_tenant(self.tenant_id)
-        return tenant.webhook_secret if tenant else ""
+        tenant = tenants.get_tenant(tenant_id)
+        if tenant is None or tenant.callback_secret is None:
+            return ""
+        return callback_secrets.decrypt(tenant_id, tenant.callback_secret)
 
     def create_tenant_key(self, tenant_id: str) -> str:
-        """A new API key for ``tenant_id`` in this stack's key table."""
+        """A new API key for ``tenant_id`` (created with its callback secret if new)."""
         from videojobs import aws
         from videojobs.dal import api_keys
+        from videojobs.logic import tenant_admin
         from videojobs.settings import get_settings
 
         get_settings.cache_clear()
         aws.reset_clients()
+        tenant_admin.ensure_tenant(tenant_id)
         api_key, _ = api_keys.create(tenant_id)
         return api_key
 
@@ -122,6 +137,20 @@ def _apply_log_level(stack: LocalStack) -> None:
     levels.discard(None)
     if len(levels) == 1:
         logger.setLevel(str(levels.pop()).upper())
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
@@ -182,7 +211,13 @@ def run_local(
             # Handlers reach moto over HTTP, so presigned S3 URLs work from any client.
             route_clients_via_server=True,
         )
-        with stack:
+        with (
+            stack,
+            _environment(
+                # What the operator's tools encrypt tenants' callback secrets with.
+                CALLBACK_SECRET_KEY_ID=stack.stack.resources["CallbackSecretKey"].attributes["Arn"]
+            ),
+        ):
             _apply_log_level(stack)
             get_settings.cache_clear()
             aws.reset_clients()

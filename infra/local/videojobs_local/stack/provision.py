@@ -263,6 +263,8 @@ class Provisioner:
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::SQS::Queue": self._queue,
             "AWS::Events::EventBus": self._event_bus,
+            "AWS::KMS::Key": self._kms_key,
+            "AWS::KMS::Alias": self._kms_alias,
             "AWS::Events::Rule": self._rule,
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
@@ -549,8 +551,37 @@ class Provisioner:
     ) -> ResourceRecord:
         props = self._properties(resource, resolver)
         name = str(props["Name"])
-        arn = str(self.client("events").create_event_bus(Name=name)["EventBusArn"])
+        events = self.client("events")
+        arn = str(events.create_event_bus(Name=name)["EventBusArn"])
+        policy = props.get("Policy")
+        if policy is not None:
+            # Kept on the bus as EventBridge keeps it; who may put events is decided by it.
+            text = policy if isinstance(policy, str) else json.dumps(policy)
+            events.put_permission(EventBusName=name, Policy=text)
         return ResourceRecord(logical_id, "AWS::Events::EventBus", name, {"Arn": arn, "Name": name})
+
+    def _kms_key(
+        self, logical_id: str, resource: dict[str, Any], resolver: Resolver
+    ) -> ResourceRecord:
+        props = self._properties(resource, resolver)
+        request: dict[str, Any] = {"KeyUsage": str(props.get("KeyUsage") or "ENCRYPT_DECRYPT")}
+        if props.get("Description"):
+            request["Description"] = str(props["Description"])
+        policy = props.get("KeyPolicy")
+        if policy is not None:
+            # Kept on the key as KMS keeps it (moto does not evaluate it).
+            request["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+        metadata = self.client("kms").create_key(**request)["KeyMetadata"]
+        key_id, arn = str(metadata["KeyId"]), str(metadata["Arn"])
+        return ResourceRecord(logical_id, "AWS::KMS::Key", key_id, {"Arn": arn, "KeyId": key_id})
+
+    def _kms_alias(
+        self, logical_id: str, resource: dict[str, Any], resolver: Resolver
+    ) -> ResourceRecord:
+        props = self._properties(resource, resolver)
+        name = str(props["AliasName"])
+        self.client("kms").create_alias(AliasName=name, TargetKeyId=str(props["TargetKeyId"]))
+        return ResourceRecord(logical_id, "AWS::KMS::Alias", name, {})
 
     def _rule(
         self, logical_id: str, resource: dict[str, Any], resolver: Resolver

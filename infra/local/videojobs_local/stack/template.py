@@ -520,6 +520,18 @@ class Template:
             resources=resources,
         )
 
+    def _declaring(self, logical_id: str) -> str:
+        """The resource that creates ``logical_id``: itself, or for a role SAM generates
+        (``<Function>Role``), the function that has no role of its own."""
+        if logical_id in self.resources or not logical_id.endswith("Role"):
+            return logical_id
+        function = self.resources.get(logical_id.removesuffix("Role")) or {}
+        if function.get("Type") == "AWS::Serverless::Function" and not (
+            function.get("Properties") or {}
+        ).get("Role"):
+            return logical_id.removesuffix("Role")
+        return logical_id
+
     def creation_order(self) -> list[str]:
         """Active resources ordered so each comes after everything it references."""
         active = self.resources
@@ -529,7 +541,9 @@ class Template:
             if isinstance(depends_on, str):
                 depends_on = [depends_on]
             wanted = references(resource) | set(depends_on)
-            dependencies[logical_id] = {name for name in wanted if name in active}
+            dependencies[logical_id] = {
+                self._declaring(name) for name in wanted if self._declaring(name) in active
+            }
         ordered: list[str] = []
         state: dict[str, int] = {}
 
