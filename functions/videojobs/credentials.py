@@ -80,7 +80,5 @@ def provider_api_key() -> SecretStr:
 def provider_webhook_secrets() -> list[str]:
     """Every provider webhook-signing secret currently accepted (empty when none is set)."""
     settings = get_settings()
-    secret = _read(
-        settings.provider_webhook_secret_id, ProviderWebhookSecret, "provider webhook"
-    )
+    secret = _read(settings.provider_webhook_secret_id, ProviderWebhookSecret, "provider webhook")
     return secret.webhook_secrets()

@@ -162,12 +162,20 @@ _BEDROCK_STATUS = {"InProgress": "in_progress", "Completed": "completed", "Faile
 
 
 def bedrock_failure(failure_message: str | None) -> JobError:
-    """The job error for a failed Bedrock invocation."""
+    """The job error for a failed Bedrock invocation.
+
+    Bedrock's own words are kept, except when it could not write its output: that message
+    names this stack's bucket, which a tenant must not see.
+    """
     from videojobs.providers.bedrock_videos import failure_code
 
+    code = failure_code(failure_message)
+    if code == "output_write_failed":
+        return JobError(
+            code=code, message="Bedrock could not write the video to the service's storage."
+        )
     return JobError(
-        code=failure_code(failure_message),
-        message=failure_message or "Bedrock reported the generation as failed.",
+        code=code, message=failure_message or "Bedrock reported the generation as failed."
     )
 
 

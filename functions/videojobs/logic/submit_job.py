@@ -248,7 +248,7 @@ def _submit_to_bedrock(job: Job, interval: int) -> StepOutcome:
             interval_seconds=interval,
         )
     except ProviderRejectedError as exc:
-        _fail(job_id, exc)
+        _record_rejection(job, exc)
         raise
     try:
         jobs.record_submission(job_id, invocation_arn, "in_progress")

@@ -132,7 +132,12 @@ def _error(operation: str, exc: ClientError) -> ProviderError:
     status = fields["status_code"]
     if name not in _REJECTED_CODES and isinstance(status, int) and status >= 500:
         return ProviderTransientError(message, code=_snake(name), **fields)
-    return ProviderRejectedError(message, code=_REJECTED_CODES.get(name, _snake(name)), **fields)
+    return ProviderRejectedError(
+        message,
+        code=_REJECTED_CODES.get(name, _snake(name)),
+        provider_message=_clip(str(error.get("Message") or "")) or None,
+        **fields,
+    )
 
 
 def _snake(name: str) -> str:

@@ -156,7 +156,6 @@ def _abort_upload(client: Any, bucket: str, key: str, upload_id: str) -> None:
         )
 
 
-
 # --- Bedrock output ----------------------------------------------------------------------------
 
 BEDROCK_PREFIX = "bedrock/"

@@ -87,7 +87,6 @@ class LocalVideojobs:
         notify function decrypt it (the keys CLI shows a secret once, when it creates it).
         """
         from videojobs import callback_secrets
-
         from videojobs.dal import tenants
 
         tenant = tenants.get_tenant(tenant_id)
