@@ -52,6 +52,8 @@ class Settings(BaseModel):
     provider_base_url: str = Field("http://127.0.0.1:8765/v1", alias="PROVIDER_BASE_URL")
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
     max_concurrent_jobs: int = Field(5, ge=1, alias="MAX_CONCURRENT_JOBS")
+    max_jobs_per_tenant: int = Field(3, ge=0, alias="MAX_JOBS_PER_TENANT")
+    """Slots one tenant may hold at once (0: no cap of its own)."""
     poll_interval_seconds: int = Field(15, ge=1, alias="POLL_INTERVAL_SECONDS")
     first_status_check_seconds: FirstCheckTable = Field(
         '{"sora-2": [180, 10], "sora-2-pro": [360, 20]}',

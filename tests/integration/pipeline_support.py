@@ -1,5 +1,5 @@
 """What the integration tests share besides fixtures: the pipeline stack's parameters, a
-wait for a job to end, the probe for published batch events and a read of the semaphore.
+wait for a job to end, the probe for published batch events and reads of the semaphore.
 A module of its own, so that test modules import it by a name no other conftest.py
 shadows."""
 
@@ -88,3 +88,22 @@ def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
         .get("Item", {})
     )
     return int(item.get("in_flight", {}).get("N", "0")), set(item.get("holders", {}).get("SS", []))
+
+
+def tenant_slots(service: LocalVideojobs) -> dict[str, set[str]]:
+    """The semaphore's per-tenant counts as stored: tenant id -> the jobs holding its slots
+    (a tenant with none has no entry)."""
+    item = (
+        service.stack.client("dynamodb")
+        .get_item(
+            TableName=service.state()["control_table"],
+            Key={"pk": {"S": "semaphore#jobs"}},
+            ConsistentRead=True,
+        )
+        .get("Item", {})
+    )
+    return {
+        name.removeprefix("tenant#"): set(value["SS"])
+        for name, value in item.items()
+        if name.startswith("tenant#")
+    }

@@ -267,7 +267,7 @@ def test_create_video_sample_stores_a_queued_job_and_starts_its_execution(
     )
     assert described["name"] == video["id"]
     assert described["status"] == "RUNNING"
-    assert json.loads(described["input"]) == {"job_id": video["id"]}
+    assert json.loads(described["input"]) == {"job_id": video["id"], "tenant_id": "acme"}
 
 
 def test_a_queued_job_retries_for_its_slot_less_and_less_often(

@@ -337,7 +337,7 @@ def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Jo
             # the workflow that reads it starts after.
             image, stored = resolved.image, job.request.input_reference
             assets.store_input(stored.key, image.data, image.content_type)
-        workflow.start(job.job_id, {"job_id": job.job_id})
+        workflow.start(job.job_id, {"job_id": job.job_id, "tenant_id": job.tenant_id})
     except ClientError as exc:
         # Never leave a queued job that nothing will ever run, or its budget held.
         _abandon(job)

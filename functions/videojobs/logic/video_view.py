@@ -4,7 +4,7 @@ carry, built in one place so the two can never disagree."""
 from __future__ import annotations
 
 from videojobs.logic.costs import video_cost
-from videojobs.logic.queue_position import queue_position
+from videojobs.logic.queue_position import queue_position, queue_reason
 from videojobs.models.api import VideoErrorBody, VideoResource
 from videojobs.models.job import Job, JobStatus
 from videojobs.storage import assets
@@ -22,6 +22,7 @@ def video_resource(job: Job) -> VideoResource:
             str(variant): assets.presigned_get_url(asset.key)
             for variant, asset in job.assets.items()
         }
+    position = queue_position(job)
     return VideoResource(
         id=job.job_id,
         model=job.request.model,
@@ -37,6 +38,7 @@ def video_resource(job: Job) -> VideoResource:
         metadata=job.metadata,
         batch_id=job.batch_id,
         assets=asset_urls,
-        queue_position=queue_position(job),
+        queue_position=position,
+        queue_reason=queue_reason(job) if position is not None else None,
         cost=video_cost(job),
     )

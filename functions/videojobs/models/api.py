@@ -165,6 +165,9 @@ class VideoResource(BaseModel):
     assets: dict[str, str] | None = None
     queue_position: int | None = None
     """While queued and waiting for a concurrency slot: 1 = next in line (by age)."""
+    queue_reason: Literal["concurrency_limit", "tenant_limit"] | None = None
+    """While waiting: ``tenant_limit`` when the tenant's own jobs hold every slot it may hold
+    (MaxJobsPerTenant), else ``concurrency_limit``."""
     cost: VideoCost | None = None
 
 
