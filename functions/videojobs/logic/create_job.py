@@ -101,7 +101,7 @@ def _moderate(prompt: str, deadline: float | None = None) -> None:
     from videojobs.logic.provider_access import get_provider
 
     try:
-        result = get_provider(max_wait_seconds=max_wait).moderate(prompt)
+        result = get_provider(max_wait_seconds=max_wait, leave_reserve=True).moderate(prompt)
     except ProviderError as exc:
         # The provider moderates every create anyway; an unavailable pre-check (some
         # gateways have no /moderations) must not stop all work. Logged without the prompt.
