@@ -34,6 +34,12 @@ class Settings(BaseModel):
     pre_submit_moderation: bool = Field(False, alias="PRE_SUBMIT_MODERATION")
     callback_retry_hours: int = Field(26, ge=24, alias="CALLBACK_RETRY_HOURS")
     provider_requests_per_minute: int = Field(20, ge=1, alias="PROVIDER_REQUESTS_PER_MINUTE")
+    tenant_requests_per_second: float = Field(
+        10, gt=0, allow_inf_nan=False, alias="TENANT_REQUESTS_PER_SECOND"
+    )
+    """Each tenant's sustained API request rate (its own token bucket)."""
+    tenant_request_burst: int = Field(20, ge=1, alias="TENANT_REQUEST_BURST")
+    """Requests a tenant may send at once before its rate applies."""
     pricing_table: Json[dict[str, dict[str, float]]] = Field(
         '{"sora-2": {"720x1280": 0.10, "1280x720": 0.10}, "sora-2-pro": {"720x1280": 0.30,'
         ' "1280x720": 0.30, "1024x1792": 0.50, "1792x1024": 0.50}}',

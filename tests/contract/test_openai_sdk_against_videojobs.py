@@ -30,7 +30,9 @@ def stack(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
             "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 "
             "SlotWaitSeconds=2 "
             "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
-            "ProviderRequestsPerMinute=6000"
+            "ProviderRequestsPerMinute=6000 "
+            # Each tenant's request rate is exercised by the integration tests.
+            "TenantRequestsPerSecond=10000 TenantRequestBurst=10000"
         ),
         render_cache_dir=render_cache_dir,
     ) as running:

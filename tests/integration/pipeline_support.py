@@ -15,6 +15,9 @@ import httpx
 
 from videojobs_local.local import LocalVideojobs
 
+# Each tenant's API request rate is exercised by test_api_rate_limits; elsewhere it would only
+# refuse fast test clients.
+API_LIMITS_OFF = "TenantRequestsPerSecond=10000 TenantRequestBurst=10000"
 # Provider-side time runs 100x faster: a 4 s sora-2 video takes about 0.75 s to generate.
 PIPELINE_SPEED = 100.0
 # Status checks start at the poll interval (FirstStatusCheckSeconds=0, not a clip's normal
@@ -24,7 +27,7 @@ PIPELINE_PARAMETERS = (
     "FirstStatusCheckSeconds=0 PollIntervalSeconds=8 MaxPollIntervalSeconds=8 SlotWaitSeconds=2 "
     "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
     # The provider rate limit is exercised by test_limits; elsewhere it would only slow tests.
-    "ProviderRequestsPerMinute=6000"
+    f"ProviderRequestsPerMinute=6000 {API_LIMITS_OFF}"
 )
 
 

@@ -11,7 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline_support import PIPELINE_SPEED, semaphore, tenant_slots, wait_for_job
+from pipeline_support import (
+    API_LIMITS_OFF,
+    PIPELINE_SPEED,
+    semaphore,
+    tenant_slots,
+    wait_for_job,
+)
 
 from videojobs_local.local import LocalVideojobs
 
@@ -25,7 +31,7 @@ STACK_PARAMETERS = (
     f"MaxConcurrentJobs={MAX_CONCURRENT} MaxJobsPerTenant={PER_TENANT} "
     "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 "
     "SlotWaitSeconds=2 ProviderRetryIntervalSeconds=1 ProgressRefreshSeconds=1 "
-    "ProviderRequestsPerMinute=6000"
+    f"ProviderRequestsPerMinute=6000 {API_LIMITS_OFF}"
 )
 
 

@@ -447,8 +447,8 @@ def test_a_progress_refresh_never_waits_where_a_step_would(on_fake_clock: FakePr
 def test_a_flood_of_moderated_creates_and_deletes_leaves_the_reserve_to_the_steps(
     on_fake_clock: FakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given pre-submit moderation on, the configured 20 requests a minute (a reserve of 5),
-    # and 30 completed jobs whose provider videos are still there
+    # Given pre-submit moderation on, the configured 20 requests a minute and 5 concurrent
+    # jobs (a reserve of 5 tokens), and completed jobs whose provider videos are still there
     monkeypatch.setenv("PRE_SUBMIT_MODERATION", "true")
     get_settings.cache_clear()
     monkeypatch.setattr(metrics, "add_metric", lambda **_: None)

@@ -8,16 +8,19 @@ write.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from videojobs.handlers import api_batches, api_create, api_usage, api_videos
 from videojobs.handlers.api_common import error_response
 from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
+from videojobs.logic import request_rate
 from videojobs.logic.create_job import WorkflowUnavailableError
 from videojobs.models.errors import (
     AuthenticationError,
@@ -25,10 +28,26 @@ from videojobs.models.errors import (
     IdempotencyConflictError,
     InvalidRequestError,
     JobNotFoundError,
+    RequestRateExceededError,
 )
 from videojobs.observability import logger, metrics
 
 app = APIGatewayRestResolver()
+
+
+def _tenant_request_rate(
+    app: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[str]:
+    """Every request of a tenant first takes one of its tokens (``request_rate``); the public
+    routes (OpenAPI document, docs) have no tenant and no bucket."""
+    tenant = app.current_event.request_context.authorizer.get("tenant_id")
+    if tenant:
+        request_rate.admit(str(tenant))
+    response: Response[str] = next_middleware(app)
+    return response
+
+
+app.use(middlewares=[_tenant_request_rate])
 app.include_router(api_create.router)
 app.include_router(api_videos.router)
 app.include_router(api_batches.router)
@@ -89,6 +108,22 @@ def _over_budget(exc: BudgetExceededError) -> Response[str]:
         429, exc.message, type_="insufficient_quota", code="insufficient_quota"
     )
     response.headers["x-should-retry"] = "false"
+    return response
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    RequestRateExceededError
+)
+def _too_many_requests(exc: RequestRateExceededError) -> Response[str]:
+    # OpenAI's answer to a rate limit; the openai SDK waits Retry-After and retries.
+    response = error_response(
+        429,
+        "Rate limit reached for requests: this API key's tenant is sending requests faster "
+        f"than it may. Try again in {math.ceil(exc.retry_after)} s.",
+        type_="requests",
+        code="rate_limit_exceeded",
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return response
 
 

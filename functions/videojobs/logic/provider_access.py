@@ -44,11 +44,6 @@ DEFAULT_MAX_WAIT_SECONDS = 20.0
 # Opportunistic requests (a progress refresh for someone reading a job) only use tokens while
 # the bucket is at least this full, leaving the rest to the jobs' own steps.
 SPARE_FRACTION = 0.5
-# Requests that guard or tidy rather than make and store videos (pre-submit moderation, the
-# provider delete of a cancelled or deleted job) only take tokens while the bucket would still
-# hold this share of its capacity afterwards: one tenant's flood of moderated creates or of
-# cancels can then never spend the tokens that submit and store steps need.
-RESERVE_FRACTION = 0.25
 # A Retry-After beyond this is not believed (a bad header must not stop all work for hours).
 MAX_PAUSE_SECONDS = 300.0
 _MAX_SLEEP_SECONDS = 2.0
@@ -191,10 +186,10 @@ def _client() -> VideoProvider:
         return client
 
 
-def _kept(bucket: TokenBucket, fraction: float) -> float:
-    """Tokens to leave in ``bucket``: ``fraction`` of it, yet never so many that no token is
-    ever free (a bucket of one token keeps none)."""
-    return max(0.0, min(bucket.capacity * fraction, bucket.capacity - 1))
+def _kept(bucket: TokenBucket, tokens: float) -> float:
+    """``tokens`` to leave in ``bucket``, yet never so many that no token is ever free (a
+    bucket of one token keeps none)."""
+    return max(0.0, min(tokens, bucket.capacity - 1))
 
 
 def get_provider(
@@ -208,15 +203,18 @@ def get_provider(
     ``max_wait_seconds`` bounds how long one request waits for a token before raising
     ``ProviderThrottledError``. ``spare_only`` is for requests nobody waits on (a progress
     refresh while reading a job): they never wait, and only use tokens while the bucket is
-    at least half full. ``leave_reserve`` is for requests that guard or tidy (moderation, a
-    cancel's provider delete): they wait as usual, but only for a token above the reserve
-    (``RESERVE_FRACTION`` of the bucket) kept for the steps that make and store videos.
+    at least half full. ``leave_reserve`` is for requests that guard or tidy rather than make
+    and store videos (pre-submit moderation, a cancel's provider delete): they wait as usual,
+    but only for a token above the reserve, one token for every job that may be in flight
+    (``MaxConcurrentJobs``), so that one tenant's flood of moderated creates or of cancels
+    never spends what the running jobs' next steps need.
     """
-    bucket = TokenBucket(get_settings().provider_requests_per_minute)
+    settings = get_settings()
+    bucket = TokenBucket(settings.provider_requests_per_minute)
     if spare_only:
-        keep = _kept(bucket, SPARE_FRACTION)
+        keep = _kept(bucket, bucket.capacity * SPARE_FRACTION)
         return RateLimitedProvider(_client(), bucket, max_wait_seconds=0.0, keep_tokens=keep)
-    keep = _kept(bucket, RESERVE_FRACTION) if leave_reserve else 0.0
+    keep = _kept(bucket, settings.max_concurrent_jobs) if leave_reserve else 0.0
     return RateLimitedProvider(
         _client(), bucket, max_wait_seconds=max_wait_seconds, keep_tokens=keep
     )
