@@ -15,9 +15,12 @@ import httpx
 
 from videojobs_local.local import LocalVideojobs
 
-# Each tenant's API request rate is exercised by test_api_rate_limits; elsewhere it would only
-# refuse fast test clients.
-API_LIMITS_OFF = "TenantRequestsPerSecond=10000 TenantRequestBurst=10000"
+# Each tenant's API request rate and the stage throttle are exercised by test_api_rate_limits;
+# elsewhere they would only refuse fast test clients.
+API_LIMITS_OFF = (
+    "TenantRequestsPerSecond=10000 TenantRequestBurst=10000 "
+    "ApiThrottleRateLimit=10000 ApiThrottleBurstLimit=10000"
+)
 # Provider-side time runs 100x faster: a 4 s sora-2 video takes about 0.75 s to generate.
 PIPELINE_SPEED = 100.0
 # Status checks start at the poll interval (FirstStatusCheckSeconds=0, not a clip's normal
