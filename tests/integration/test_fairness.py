@@ -140,3 +140,36 @@ def test_aborted_executions_give_back_their_tenants_slots(
     assert wait_for_job(api, second["id"])["status"] == "completed"
     wait_until(lambda: semaphore(service) == (0, set()), timeout=15, what="slots to be freed")
     assert tenant_slots(service) == {}
+
+
+def test_the_sweep_gives_back_a_tenants_count_with_a_stale_slot(
+    service: LocalVideojobs, api: httpx.Client, in_process: None
+) -> None:
+    from videojobs.logic.finalize_job import sweep_slots
+    from videojobs.workflow import execution_status
+
+    # Given a holder with no execution at all, counted in the global slots and in tenant A's,
+    # as if its execution had ended without its release or its status-change event
+    ghost = "video_" + "0" * 32
+    service.stack.client("dynamodb").update_item(
+        TableName=service.state()["control_table"],
+        Key={"pk": {"S": "semaphore#jobs"}},
+        UpdateExpression="SET in_flight = if_not_exists(in_flight, :zero) + :one "
+        "ADD holders :ghost, #tenant :ghost",
+        ExpressionAttributeNames={"#tenant": f"tenant#{service.tenant_id}"},
+        ExpressionAttributeValues={
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":ghost": {"SS": [ghost]},
+        },
+    )
+    assert tenant_slots(service) == {service.tenant_id: {ghost}}
+    # When the periodic sweep runs
+    assert sweep_slots(execution_status) == [ghost]
+    # Then both counts are free, and tenant A's next job gets its one slot and completes
+    assert semaphore(service) == (0, set())
+    assert tenant_slots(service) == {}
+    [job] = submit(api, 1, "after the sweep")
+    assert wait_for_job(api, job["id"])["status"] == "completed"
+    # And a second sweep finds nothing to free
+    assert sweep_slots(execution_status) == []
