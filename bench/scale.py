@@ -294,6 +294,13 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         "MaxConcurrentJobs": str(args.max_concurrent),
         "ProviderRequestsPerMinute": str(args.rate),
+        # One tenant submits every job: the limits that keep tenants fair to each other
+        # (per-tenant slots and API request rate, the stage throttle) are lifted.
+        "MaxJobsPerTenant": "0",
+        "TenantRequestsPerSecond": "10000",
+        "TenantRequestBurst": "10000",
+        "ApiThrottleRateLimit": "10000",
+        "ApiThrottleBurstLimit": "10000",
         "LogLevel": "ERROR",
     }
     print(
@@ -302,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
         f"jobs: {args.jobs} (sora-2, 4 s, 720x1280 / 1280x720), emulator speed {args.speed:g} "
         f"(a clip generates in about {74 / args.speed:.2f} s)\n"
         f"limits: MaxConcurrentJobs={args.max_concurrent}, ProviderRequestsPerMinute="
-        f"{args.rate} (bucket capacity {args.rate}); other parameters: template defaults\n"
+        f"{args.rate} (bucket capacity {args.rate}), no per-tenant limits (one tenant); other "
+        "parameters: template defaults\n"
         f"faults: about {args.fault_percent:g} % of provider requests (server_error, "
         f"rate_limit with Retry-After 1 s, truncate_download), seed {args.seed}\n",
         flush=True,

@@ -34,6 +34,12 @@ class Settings(BaseModel):
     pre_submit_moderation: bool = Field(False, alias="PRE_SUBMIT_MODERATION")
     callback_retry_hours: int = Field(26, ge=24, alias="CALLBACK_RETRY_HOURS")
     provider_requests_per_minute: int = Field(20, ge=1, alias="PROVIDER_REQUESTS_PER_MINUTE")
+    tenant_requests_per_second: float = Field(
+        10, gt=0, allow_inf_nan=False, alias="TENANT_REQUESTS_PER_SECOND"
+    )
+    """Each tenant's sustained API request rate (its own token bucket)."""
+    tenant_request_burst: int = Field(20, ge=1, alias="TENANT_REQUEST_BURST")
+    """Requests a tenant may send at once before its rate applies."""
     pricing_table: Json[dict[str, dict[str, float]]] = Field(
         '{"sora-2": {"720x1280": 0.10, "1280x720": 0.10}, "sora-2-pro": {"720x1280": 0.30,'
         ' "1280x720": 0.30, "1024x1792": 0.50, "1792x1024": 0.50},'
@@ -72,6 +78,8 @@ class Settings(BaseModel):
     luma_ray_region: str = Field("", alias="LUMA_RAY_REGION")
     """Where Luma Ray 2 is called through Bedrock; empty: not served."""
     max_concurrent_jobs: int = Field(5, ge=1, alias="MAX_CONCURRENT_JOBS")
+    max_jobs_per_tenant: int = Field(3, ge=0, alias="MAX_JOBS_PER_TENANT")
+    """Slots one tenant may hold at once (0: no cap of its own)."""
     poll_interval_seconds: int = Field(15, ge=1, alias="POLL_INTERVAL_SECONDS")
     first_status_check_seconds: FirstCheckTable = Field(
         '{"sora-2": [180, 10], "sora-2-pro": [360, 20], "amazon.nova-reel-v1:1": [60, 8],'

@@ -30,7 +30,10 @@ def stack(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
             "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 "
             "SlotWaitSeconds=2 "
             "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
-            "ProviderRequestsPerMinute=6000"
+            "ProviderRequestsPerMinute=6000 "
+            # The API's request limits are exercised by the integration tests.
+            "TenantRequestsPerSecond=10000 TenantRequestBurst=10000 "
+            "ApiThrottleRateLimit=10000 ApiThrottleBurstLimit=10000"
         ),
         render_cache_dir=render_cache_dir,
     ) as running:

@@ -1,5 +1,5 @@
 """What the integration tests share besides fixtures: the pipeline stack's parameters, a
-wait for a job to end, the probe for published batch events and a read of the semaphore.
+wait for a job to end, the probe for published batch events and reads of the semaphore.
 A module of its own, so that test modules import it by a name no other conftest.py
 shadows."""
 
@@ -15,6 +15,12 @@ import httpx
 
 from videojobs_local.local import LocalVideojobs
 
+# Each tenant's API request rate and the stage throttle are exercised by test_api_rate_limits;
+# elsewhere they would only refuse fast test clients.
+API_LIMITS_OFF = (
+    "TenantRequestsPerSecond=10000 TenantRequestBurst=10000 "
+    "ApiThrottleRateLimit=10000 ApiThrottleBurstLimit=10000"
+)
 # Provider-side time runs 100x faster: a 4 s sora-2 video takes about 0.75 s to generate.
 PIPELINE_SPEED = 100.0
 # Status checks start at the poll interval (FirstStatusCheckSeconds=0, not a clip's normal
@@ -24,7 +30,7 @@ PIPELINE_PARAMETERS = (
     "FirstStatusCheckSeconds=0 PollIntervalSeconds=8 MaxPollIntervalSeconds=8 SlotWaitSeconds=2 "
     "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=5 ProgressRefreshSeconds=1 "
     # The provider rate limit is exercised by test_limits; elsewhere it would only slow tests.
-    "ProviderRequestsPerMinute=6000"
+    f"ProviderRequestsPerMinute=6000 {API_LIMITS_OFF}"
 )
 
 
@@ -88,3 +94,22 @@ def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
         .get("Item", {})
     )
     return int(item.get("in_flight", {}).get("N", "0")), set(item.get("holders", {}).get("SS", []))
+
+
+def tenant_slots(service: LocalVideojobs) -> dict[str, set[str]]:
+    """The semaphore's per-tenant counts as stored: tenant id -> the jobs holding its slots
+    (a tenant with none has no entry)."""
+    item = (
+        service.stack.client("dynamodb")
+        .get_item(
+            TableName=service.state()["control_table"],
+            Key={"pk": {"S": "semaphore#jobs"}},
+            ConsistentRead=True,
+        )
+        .get("Item", {})
+    )
+    return {
+        name.removeprefix("tenant#"): set(value["SS"])
+        for name, value in item.items()
+        if name.startswith("tenant#")
+    }

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_support import API_LIMITS_OFF
 
 from videojobs_local.local import LocalVideojobs, run_local
 
@@ -45,7 +46,7 @@ PARALLEL_EXAMPLES = 4
 STACK_PARAMETERS = (
     "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 SlotWaitSeconds=2 "
     "ProviderRetryIntervalSeconds=1 MaxConcurrentJobs=20 ProgressRefreshSeconds=1 "
-    "ProviderRequestsPerMinute=6000"
+    f"MaxJobsPerTenant=0 ProviderRequestsPerMinute=6000 {API_LIMITS_OFF}"
 )
 
 

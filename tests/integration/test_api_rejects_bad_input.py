@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pipeline_support import API_LIMITS_OFF
 
 from videojobs import standard_webhooks
 from videojobs.dal import jobs
@@ -368,7 +369,7 @@ CASES: dict[str, Hostile] = {
 def service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
     with run_local(
         emulator_speed=100,
-        parameter_overrides="ProviderRequestsPerMinute=6000",
+        parameter_overrides=f"ProviderRequestsPerMinute=6000 {API_LIMITS_OFF}",
         render_cache_dir=render_cache_dir,
     ) as running:
         yield running

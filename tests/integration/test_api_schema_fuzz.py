@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pipeline_support import API_LIMITS_OFF
 from schemathesis import checks
 
 from videojobs_local.local import LocalVideojobs, run_local
@@ -29,7 +30,7 @@ def fuzzed_service(render_cache_dir: Path) -> Iterator[LocalVideojobs]:
         emulator_speed=200.0,
         parameter_overrides=(
             "FirstStatusCheckSeconds=0 PollIntervalSeconds=2 SlotWaitSeconds=2 MaxConcurrentJobs=5 "
-            "ProviderRequestsPerMinute=6000"
+            f"ProviderRequestsPerMinute=6000 {API_LIMITS_OFF}"
         ),
         render_cache_dir=render_cache_dir,
     ) as running:

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pipeline_support import API_LIMITS_OFF
 
 from videojobs import aws, standard_webhooks, workflow
 from videojobs.dal import api_keys, control, jobs
@@ -57,7 +58,7 @@ WEBHOOK_SECRET = standard_webhooks.generate_secret()
 PARAMETERS = (
     "ProviderBaseUrl=http://127.0.0.1:9/v1 LocalMode=true "
     # One slot, taken by SLOT_BLOCKER: executions wait for it instead of calling the provider.
-    "MaxConcurrentJobs=1 SlotWaitSeconds=60"
+    f"MaxConcurrentJobs=1 SlotWaitSeconds=60 {API_LIMITS_OFF}"
 )
 SLOT_BLOCKER = "held-by-the-tests"
 JOB_ID = re.compile(r"^video_[0-9a-f]{32}$")
@@ -270,7 +271,11 @@ def test_create_video_sample_stores_a_queued_job_and_starts_its_execution(
     )
     assert described["name"] == video["id"]
     assert described["status"] == "RUNNING"
-    assert json.loads(described["input"]) == {"job_id": video["id"], "correlation_id": request_id}
+    assert json.loads(described["input"]) == {
+        "job_id": video["id"],
+        "tenant_id": "acme",
+        "correlation_id": request_id,
+    }
 
 
 def test_a_queued_job_retries_for_its_slot_less_and_less_often(

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline_support import PIPELINE_SPEED, semaphore
+from pipeline_support import API_LIMITS_OFF, PIPELINE_SPEED, semaphore
 
 from videojobs_local.local import LocalVideojobs
 
@@ -29,7 +29,7 @@ STACK_PARAMETERS = (
     f"MaxConcurrentJobs={MAX_CONCURRENT} ProviderRequestsPerMinute={RATE_PER_MINUTE} "
     "FirstStatusCheckSeconds=0 PollIntervalSeconds=4 MaxPollIntervalSeconds=4 "
     f"SlotWaitSeconds={SLOT_WAIT} "
-    "ProviderRetryIntervalSeconds=1 ProgressRefreshSeconds=1"
+    f"ProviderRetryIntervalSeconds=1 ProgressRefreshSeconds=1 {API_LIMITS_OFF}"
 )
 TERMINAL = {"completed", "failed", "cancelled"}
 

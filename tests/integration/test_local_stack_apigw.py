@@ -371,3 +371,45 @@ def test_gateway_responses_customise_gateway_errors(local: LocalStack, fx: Modul
     }
 
     assert httpx.get(f"{base}/things", headers=GOOD).status_code == 200
+
+
+def test_method_settings_throttle_each_method_by_its_most_specific_entry() -> None:
+    from videojobs_local.stack.apigw import _MethodThrottle
+    from videojobs_local.stack.provision import ApiRoute
+
+    # Given a stage-wide limit of a burst of 2, and one method allowed a burst of 4
+    throttle = _MethodThrottle(
+        [
+            {
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "ThrottlingRateLimit": "0.001",
+                "ThrottlingBurstLimit": "2",
+            },
+            {
+                "ResourcePath": "/~1v1~1videos",
+                "HttpMethod": "POST",
+                "ThrottlingRateLimit": 0.001,
+                "ThrottlingBurstLimit": 4,
+            },
+        ]
+    )
+
+    def route(path: str, method: str) -> ApiRoute:
+        return ApiRoute(path, method, "Fn", "Event", None)
+
+    # When each method is called 6 times at once
+    admitted = {
+        (path, method): sum(throttle.admit(route(path, method)) for _ in range(6))
+        for path, method in [
+            ("/v1/videos", "POST"),
+            ("/v1/videos", "GET"),
+            ("/v1/videos/{id}", "GET"),
+        ]
+    }
+    # Then each got its own burst: the named method 4, every other method 2
+    assert admitted == {
+        ("/v1/videos", "POST"): 4,
+        ("/v1/videos", "GET"): 2,
+        ("/v1/videos/{id}", "GET"): 2,
+    }

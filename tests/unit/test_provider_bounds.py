@@ -111,10 +111,12 @@ def test_pre_submit_moderation_waits_only_briefly_for_a_token(
     get_settings.cache_clear()
     # When a create is resolved
     resolve_create(CreateVideoBody(prompt="a meadow"))
-    # Then its one provider request waits far less than the API function may run
+    # Then its one provider request waits far less than the API function may run, and only
+    # for a token above the reserve kept for submit and store
     [bounds] = provider.bounds
-    assert set(bounds) == {"max_wait_seconds"}
+    assert set(bounds) == {"max_wait_seconds", "leave_reserve"}
     assert 0 < bounds["max_wait_seconds"] <= timeout_of("ApiFunction") / 4
+    assert bounds["leave_reserve"] is True
 
 
 def test_deleting_a_job_waits_only_briefly_to_delete_the_provider_video(
@@ -129,10 +131,12 @@ def test_deleting_a_job_waits_only_briefly_to_delete_the_provider_video(
     monkeypatch.setattr(jobs, "mark_deleted", lambda job_id: done.with_changes(deleted_at=NOW))
     # When its owner deletes it (DELETE /v1/videos/{id})
     cancel_job.delete_job("acme", JOB_ID)
-    # Then the provider delete waits far less than the API function may run
+    # Then the provider delete waits far less than the API function may run, and only for a
+    # token above the reserve kept for submit and store
     [bounds] = provider.bounds
-    assert set(bounds) == {"max_wait_seconds"}
+    assert set(bounds) == {"max_wait_seconds", "leave_reserve"}
     assert 0 < bounds["max_wait_seconds"] <= timeout_of("ApiFunction") / 4
+    assert bounds["leave_reserve"] is True
 
 
 def test_storing_assets_waits_longer_yet_well_inside_the_store_function_timeout(

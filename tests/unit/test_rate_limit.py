@@ -10,14 +10,17 @@ from typing import Any
 
 import boto3
 import pytest
+from job_factory import JOB_ID, make_job
 from moto import mock_aws
 
 from videojobs import aws
 from videojobs.dal import jobs
 from videojobs.dal.rate_limit import BucketState, TokenBucket, refilled
-from videojobs.logic import provider_access
+from videojobs.logic import cancel_job, provider_access
 from videojobs.logic.apply_provider_status import refresh_progress
+from videojobs.logic.create_job import resolve_create
 from videojobs.logic.provider_access import RateLimitedProvider, get_provider
+from videojobs.models.api import CreateVideoBody
 from videojobs.models.errors import ProviderThrottledError
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.models.provider import (
@@ -30,8 +33,10 @@ from videojobs.models.provider import (
     RetrievedVideo,
     VideoPage,
 )
+from videojobs.observability import metrics
 from videojobs.providers import ContentStream
 from videojobs.settings import get_settings
+from videojobs.storage import assets
 from videojobs_local.stack import moto_fixes
 
 TABLE = "videojobs-control-test"
@@ -434,3 +439,37 @@ def test_a_progress_refresh_never_waits_where_a_step_would(on_fake_clock: FakePr
     get_provider().retrieve("video_1")
     assert on_fake_clock.clock.slept != []
     assert [name for name, _ in on_fake_clock.calls] == ["retrieve"]
+
+
+# --- moderation and deletes: requests that leave the reserve to the steps ---------------------
+
+
+def test_a_flood_of_moderated_creates_and_deletes_leaves_the_reserve_to_the_steps(
+    on_fake_clock: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given pre-submit moderation on, the configured 20 requests a minute and 5 concurrent
+    # jobs (a reserve of 5 tokens), and completed jobs whose provider videos are still there
+    monkeypatch.setenv("PRE_SUBMIT_MODERATION", "true")
+    get_settings.cache_clear()
+    monkeypatch.setattr(metrics, "add_metric", lambda **_: None)
+    done = make_job(JobStatus.COMPLETED, provider_video_id="video_p")
+    monkeypatch.setattr(jobs, "get_for_tenant", lambda tenant_id, job_id: done)
+    monkeypatch.setattr(cancel_job, "settle", lambda ended: ended)
+    monkeypatch.setattr(assets, "delete_job_assets", lambda tenant_id, job_id: 3)
+    monkeypatch.setattr(assets, "delete_job_inputs", lambda tenant_id, job_id: 0)
+    monkeypatch.setattr(jobs, "mark_deleted", lambda job_id: done)
+    clock = on_fake_clock.clock
+    # When one tenant sends 30 moderated creates and deletes 30 jobs as fast as it can
+    for index in range(30):
+        resolve_create(CreateVideoBody(prompt=f"flood {index}"))
+        cancel_job.delete_job("acme", JOB_ID)
+    # Then the flood got only what lay above the reserve: the full bucket's 15 tokens at once,
+    # then the refill (one token every 3 s) over the time it spent waiting
+    names = [name for name, _ in on_fake_clock.calls]
+    assert set(names) == {"moderate", "delete"}
+    assert len(names) <= 15 + (clock.now - T0) / 3 + 1
+    # And the 5 tokens of the reserve are still there for the steps: 5 submits go at once
+    flood_ended, on_fake_clock.calls = clock.now, []
+    for _ in range(5):
+        get_provider().create(CreateVideoRequest(prompt="a lighthouse"))
+    assert on_fake_clock.calls == [("create", flood_ended)] * 5

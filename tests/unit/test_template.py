@@ -29,6 +29,7 @@ PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 def _substituted_asl() -> dict[str, Any]:
     numeric = {
         "MaxConcurrentJobs",
+        "MaxJobsPerTenant",
         "SlotWaitSeconds",
         "JobTimeoutSeconds",
         "ProviderRetryIntervalSeconds",
@@ -72,12 +73,20 @@ def test_every_asl_placeholder_has_a_substitution_and_none_is_unused() -> None:
 
 
 def test_substitutions_point_at_template_resources_or_parameters() -> None:
-    for value in MACHINE["DefinitionSubstitutions"].values():
+    def check(value: dict[str, Any]) -> None:
         if "Fn::GetAtt" in value:
             assert value["Fn::GetAtt"][0] in RESOURCES
+        elif "Fn::If" in value:
+            condition, *choices = value["Fn::If"]
+            assert condition in TEMPLATE["Conditions"]
+            for choice in choices:
+                check(choice)
         else:
             target = value["Ref"]
             assert target in RESOURCES or target in TEMPLATE["Parameters"]
+
+    for value in MACHINE["DefinitionSubstitutions"].values():
+        check(value)
 
 
 def test_state_machine_graph_is_closed_and_every_state_reachable() -> None:

@@ -9,10 +9,12 @@ is the logs' correlation id: no exception text reaches a caller.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -26,6 +28,7 @@ from videojobs.handlers import (
 )
 from videojobs.handlers.api_common import error_response, internal_error_response
 from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
+from videojobs.logic import request_rate
 from videojobs.logic.create_job import WorkflowUnavailableError
 from videojobs.models.errors import (
     AuthenticationError,
@@ -33,11 +36,27 @@ from videojobs.models.errors import (
     IdempotencyConflictError,
     InvalidRequestError,
     JobNotFoundError,
+    RequestRateExceededError,
     VariantUnavailableError,
 )
 from videojobs.observability import logger, metrics
 
 app = APIGatewayRestResolver()
+
+
+def _tenant_request_rate(
+    app: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[str]:
+    """Every request of a tenant first takes one of its tokens (``request_rate``); the public
+    routes (OpenAPI document, docs) have no tenant and no bucket."""
+    tenant = app.current_event.request_context.authorizer.get("tenant_id")
+    if tenant:
+        request_rate.admit(str(tenant))
+    response: Response[str] = next_middleware(app)
+    return response
+
+
+app.use(middlewares=[_tenant_request_rate])
 app.include_router(api_create.router)
 app.include_router(api_videos.router)
 app.include_router(api_batches.router)
@@ -91,6 +110,22 @@ def _over_budget(exc: BudgetExceededError) -> Response[str]:
         429, exc.message, type_="insufficient_quota", code="insufficient_quota"
     )
     response.headers["x-should-retry"] = "false"
+    return response
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    RequestRateExceededError
+)
+def _too_many_requests(exc: RequestRateExceededError) -> Response[str]:
+    # OpenAI's answer to a rate limit; the openai SDK waits Retry-After and retries.
+    response = error_response(
+        429,
+        "Rate limit reached for requests: this API key's tenant is sending requests faster "
+        f"than it may. Try again in {math.ceil(exc.retry_after)} s.",
+        type_="requests",
+        code="rate_limit_exceeded",
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return response
 
 

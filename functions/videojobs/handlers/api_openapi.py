@@ -51,8 +51,10 @@ _ERRORS: dict[int, str] = {
         "request is still being processed (`error.code` says which)."
     ),
     429: (
-        "Over the tenant's daily or monthly budget (`error.type` and `error.code` are "
-        "`insufficient_quota`, the message names the budget); nothing was created."
+        "The tenant sent requests faster than its share of the API (`error.code` "
+        "`rate_limit_exceeded`, with a `Retry-After` header), or, for a create, it is over its "
+        "daily or monthly budget (`error.type` and `error.code` `insufficient_quota`, the "
+        "message names the budget); either way nothing was done."
     ),
     503: "The service could not start the job; nothing was created, submit it again.",
 }
@@ -115,7 +117,8 @@ _VIDEO_LINKS = _links(
 
 def _responses(ok: dict[str, dict[str, Any]], *errors: int) -> dict[str, Any]:
     answers: dict[str, Any] = dict(ok)
-    for status in (400, 401, *errors):
+    # Every authenticated route may answer 429 for the tenant's request rate.
+    for status in (400, 401, 429, *errors):
         answers[str(status)] = {
             "description": _ERRORS[status],
             "content": _json_content(_ref(ErrorBody)),

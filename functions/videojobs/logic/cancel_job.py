@@ -44,7 +44,9 @@ def _delete_provider_video(job: Job) -> None:
     from videojobs.logic.provider_access import get_provider
 
     try:
-        get_provider(max_wait_seconds=DELETE_MAX_WAIT_SECONDS).delete(job.provider_video_id)
+        get_provider(max_wait_seconds=DELETE_MAX_WAIT_SECONDS, leave_reserve=True).delete(
+            job.provider_video_id
+        )
     except ProviderError as exc:
         logger.warning(
             "could not delete the provider video",

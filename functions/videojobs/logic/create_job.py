@@ -110,7 +110,7 @@ def _moderate(prompt: str, deadline: float | None = None) -> None:
     from videojobs.logic.provider_access import get_provider
 
     try:
-        result = get_provider(max_wait_seconds=max_wait).moderate(prompt)
+        result = get_provider(max_wait_seconds=max_wait, leave_reserve=True).moderate(prompt)
     except ProviderError as exc:
         # The provider moderates every create anyway; an unavailable pre-check (some
         # gateways have no /moderations) must not stop all work. Logged without the prompt.
@@ -446,7 +446,14 @@ def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Jo
             # the workflow that reads it starts after.
             image, stored = resolved.image, job.request.input_reference
             assets.store_input(stored.key, image.data, image.content_type)
-        workflow.start(job.job_id, {"job_id": job.job_id, "correlation_id": job.correlation_id})
+        workflow.start(
+            job.job_id,
+            {
+                "job_id": job.job_id,
+                "tenant_id": job.tenant_id,
+                "correlation_id": job.correlation_id,
+            },
+        )
     except ClientError as exc:
         # Never leave a queued job that nothing will ever run, or its budget held.
         _abandon(job)

@@ -208,11 +208,18 @@ def _client() -> VideoProvider:
         return client
 
 
+def _kept(bucket: TokenBucket, tokens: float) -> float:
+    """``tokens`` to leave in ``bucket``, yet never so many that no token is ever free (a
+    bucket of one token keeps none)."""
+    return max(0.0, min(tokens, bucket.capacity - 1))
+
+
 def get_provider(
     *,
     max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
     spare_only: bool = False,
     on_wait: Callable[[float], None] | None = None,
+    leave_reserve: bool = False,
 ) -> VideoProvider:
     """The provider client, held to ``ProviderRequestsPerMinute`` across all functions.
 
@@ -220,14 +227,20 @@ def get_provider(
     ``ProviderThrottledError``. ``spare_only`` is for requests nobody waits on (a progress
     refresh while reading a job): they never wait, and only use tokens while the bucket is
     at least half full. ``on_wait`` hears the expected wait once per request that has to
-    wait for a token.
+    wait for a token. ``leave_reserve`` is for requests that guard or tidy rather than make
+    and store videos (pre-submit moderation, a cancel's provider delete): they wait as usual,
+    but only for a token above the reserve, one token for every job that may be in flight
+    (``MaxConcurrentJobs``), so that one tenant's flood of moderated creates or of cancels
+    never spends what the running jobs' next steps need.
     """
-    bucket = TokenBucket(get_settings().provider_requests_per_minute)
+    settings = get_settings()
+    bucket = TokenBucket(settings.provider_requests_per_minute)
     if spare_only:
-        keep = max(0.0, min(bucket.capacity * SPARE_FRACTION, bucket.capacity - 1))
+        keep = _kept(bucket, bucket.capacity * SPARE_FRACTION)
         return RateLimitedProvider(_client(), bucket, max_wait_seconds=0.0, keep_tokens=keep)
+    keep = _kept(bucket, settings.max_concurrent_jobs) if leave_reserve else 0.0
     return RateLimitedProvider(
-        _client(), bucket, max_wait_seconds=max_wait_seconds, on_wait=on_wait
+        _client(), bucket, max_wait_seconds=max_wait_seconds, keep_tokens=keep, on_wait=on_wait
     )
 
 

@@ -1,12 +1,16 @@
-"""Where a queued job stands in the line for a concurrency slot."""
+"""Where a queued job stands in the line for a concurrency slot, and what holds it there."""
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import Literal
 
-from videojobs.dal import jobs
+from videojobs.dal import control, jobs
 from videojobs.models.job import Job, JobStatus
+from videojobs.settings import get_settings
+
+QueueReason = Literal["concurrency_limit", "tenant_limit"]
 
 
 def _may_be_waiting(job: Job) -> bool:
@@ -44,3 +48,15 @@ def queue_position(job: Job) -> int | None:
     if not _may_be_waiting(job):
         return None
     return jobs.queue_position(job)
+
+
+def queue_reason(job: Job) -> QueueReason:
+    """Why a waiting job waits: ``tenant_limit`` while its own tenant's jobs hold
+    ``MaxJobsPerTenant`` slots (a slot freed by another tenant will not go to it), otherwise
+    ``concurrency_limit`` (it waits for any free slot)."""
+    settings = get_settings()
+    cap = settings.max_jobs_per_tenant
+    capped = 0 < cap < settings.max_concurrent_jobs
+    if capped and control.tenant_slots_in_flight(job.tenant_id) >= cap:
+        return "tenant_limit"
+    return "concurrency_limit"

@@ -196,6 +196,9 @@ class VideoResource(BaseModel):
             "(generated; the files are being copied into storage). null once the job has ended."
         ),
     )
+    queue_reason: Literal["concurrency_limit", "tenant_limit"] | None = None
+    """While waiting: ``tenant_limit`` when the tenant's own jobs hold every slot it may hold
+    (MaxJobsPerTenant), else ``concurrency_limit``."""
     cost: VideoCost | None = None
 
 

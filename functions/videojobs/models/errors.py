@@ -174,3 +174,14 @@ class BudgetExceededError(VideojobsError):
         super().__init__(message)
         self.message = message
         self.budget = budget
+
+
+class RequestRateExceededError(VideojobsError):
+    """A tenant sent requests faster than its share of the API allows (HTTP 429).
+
+    ``retry_after`` is the seconds until its next request would be admitted.
+    """
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Too many requests; the next one is possible in {retry_after:.1f} s.")
+        self.retry_after = retry_after

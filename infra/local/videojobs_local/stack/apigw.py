@@ -3,7 +3,9 @@
 Requests are served both at ``/<Stage>/<path>`` (the shape of a real invoke URL, and what
 `ApiFront.url` returns) and at ``/<path>``. Events are REST API (payload v1) Lambda proxy
 events; Lambda authorizers (REQUEST and TOKEN) run before protected routes and their
-policies are evaluated against the method ARN. Authorizer results are not cached.
+policies are evaluated against the method ARN. Authorizer results are not cached. The
+stage's `MethodSettings` throttling is applied per method, before the authorizer, as API
+Gateway does; the account-level limits are not.
 """
 
 from __future__ import annotations
@@ -114,12 +116,65 @@ AUTHORIZER_CONFIGURATION = _GatewayResponse(
 TOO_LARGE = _GatewayResponse(
     "REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLongException"
 )
+THROTTLED = _GatewayResponse("THROTTLED", 429, "Too Many Requests", "TooManyRequestsException")
 INTERNAL_ERROR = _GatewayResponse(
     "DEFAULT_5XX", 502, "Internal server error", "InternalServerErrorException"
 )
 INTEGRATION_TIMEOUT = _GatewayResponse(
     "INTEGRATION_TIMEOUT", 504, "Endpoint request timed out", "InternalServerErrorException"
 )
+
+
+# API Gateway's account-level defaults, for a MethodSettings entry that sets only one limit.
+_ACCOUNT_RATE_LIMIT = 10_000.0
+_ACCOUNT_BURST_LIMIT = 5_000.0
+
+
+class _MethodThrottle:
+    """Stage and method throttling as API Gateway applies it: every method (resource path and
+    HTTP method) has its own token bucket, holding `ThrottlingBurstLimit` requests and
+    refilled at `ThrottlingRateLimit` a second, from the most specific `MethodSettings` entry
+    that names it (`/*` and `*` name every resource and method)."""
+
+    def __init__(self, method_settings: Iterable[dict[str, Any]]) -> None:
+        self._limits: dict[tuple[str, str], tuple[float, float]] = {}
+        for entry in method_settings:
+            if "ThrottlingRateLimit" not in entry and "ThrottlingBurstLimit" not in entry:
+                continue
+            resource = str(entry.get("ResourcePath", "/*"))
+            if resource != "/*":
+                resource = "/" + resource.lstrip("/").replace("~1", "/").lstrip("/")
+            method = str(entry.get("HttpMethod", "*")).upper()
+            self._limits[(resource, method)] = (
+                float(entry.get("ThrottlingRateLimit", _ACCOUNT_RATE_LIMIT)),
+                float(entry.get("ThrottlingBurstLimit", _ACCOUNT_BURST_LIMIT)),
+            )
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def _limits_of(self, path: str, method: str) -> tuple[float, float] | None:
+        for key in ((path, method), (path, "*"), ("/*", method), ("/*", "*")):
+            if key in self._limits:
+                return self._limits[key]
+        return None
+
+    def admit(self, route: ApiRoute) -> bool:
+        """Take a token from the route's bucket; False when it is empty (a 429)."""
+        method = route.method.upper()
+        limits = self._limits_of(route.path, method)
+        if limits is None:
+            return True
+        rate, burst = limits
+        key = (route.path, method)
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - at) * rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1, now)
+            return True
 
 
 def _media_type_matches(content_type: str | None, patterns: Iterable[str]) -> bool:
@@ -170,6 +225,7 @@ class ApiFront:
             (_CompiledRoute(route, _segments(route.path)) for route in api.routes),
             key=lambda compiled: compiled.rank,
         )
+        self._throttle = _MethodThrottle(api.method_settings)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -222,6 +278,8 @@ class ApiFront:
         if found is None:
             return self._gateway_response(MISSING_TOKEN, request_id)
         route, path_parameters = found
+        if not self._throttle.admit(route):
+            return self._gateway_response(THROTTLED, request_id)
         length = request.content_length
         if length is not None and length > MAX_REQUEST_BYTES:
             return self._gateway_response(TOO_LARGE, request_id)

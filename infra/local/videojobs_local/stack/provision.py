@@ -105,6 +105,8 @@ class ApiSpec:
     default_authorizer: str | None
     gateway_responses: dict[str, dict[str, Any]] = field(default_factory=dict)
     routes: list[ApiRoute] = field(default_factory=list)
+    method_settings: list[dict[str, Any]] = field(default_factory=list)
+    """The stage's `MethodSettings` (throttling is what the local front applies)."""
 
 
 @dataclass(frozen=True)
@@ -866,6 +868,7 @@ class Provisioner:
             authorizers=authorizers,
             default_authorizer=auth.get("DefaultAuthorizer"),
             gateway_responses=dict(props.get("GatewayResponses") or {}),
+            method_settings=[dict(entry) for entry in props.get("MethodSettings") or []],
         )
         self.stack.apis[logical_id] = spec
         return spec
