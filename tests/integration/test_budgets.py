@@ -312,17 +312,23 @@ def test_refunds_on_failure_and_cancel_are_exact(
     assert deleted.status_code == 200, deleted.text
     service.emulator.update_config(speed=PIPELINE_SPEED)
 
-    # Then it was cancelled at $0, and the whole budget is free again, to the micro-dollar
+    # Then the provider bills the video it started: the cancel is spent at its estimate, and
+    # the rest of the budget is free, to the micro-dollar
     report = usage(tenant.api)
     assert (report["totals"]["failed"], report["totals"]["cancelled"]) == (1, 1)
-    assert report["totals"]["cost_usd"] == 0.0 and report["totals"]["pending_usd"] == 0.0
-    assert report["budgets"]["monthly"]["remaining_usd"] == 1.2
-    # ... so exactly three more videos fit, and a fourth does not
+    assert report["totals"]["cost_usd"] == 0.4 and report["totals"]["pending_usd"] == 0.0
+    monthly = report["budgets"]["monthly"]
+    assert (monthly["reserved_usd"], monthly["spent_usd"], monthly["remaining_usd"]) == (
+        0.0,
+        0.4,
+        0.8,
+    )
+    # ... so exactly two more videos fit, and a third does not
     accepted = [
-        tenant.api.post("/videos", json={"prompt": f"refill {n}", **CHEAP}) for n in range(3)
+        tenant.api.post("/videos", json={"prompt": f"refill {n}", **CHEAP}) for n in range(2)
     ]
-    assert [r.status_code for r in accepted] == [200, 200, 200], [r.text for r in accepted]
-    over = tenant.api.post("/videos", json={"prompt": "refill 4", **CHEAP})
+    assert [r.status_code for r in accepted] == [200, 200], [r.text for r in accepted]
+    over = tenant.api.post("/videos", json={"prompt": "refill 3", **CHEAP})
     assert over.status_code == 429, over.text
     for response in accepted:
         wait_for_job(tenant.api, response.json()["id"])

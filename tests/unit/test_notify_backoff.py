@@ -135,7 +135,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setattr(
         video_view,
         "assets",
-        SimpleNamespace(presigned_get_url=lambda key: f"https://signed/{key}"),
+        SimpleNamespace(asset_download_url=lambda key, job_id, variant: f"https://signed/{key}"),
     )
     yield w
     get_settings.cache_clear()
