@@ -14,12 +14,16 @@ import av
 import httpx
 import openai
 import pytest
-from pipeline_support import wait_for_job
+from pipeline_support import PIPELINE_PARAMETERS, wait_for_job
 
 from videojobs_local.local import LocalVideojobs
 
 pytestmark = pytest.mark.slow
 
+# The status check comes later than in the pipeline tests: a completion must be seen to come
+# from the output event alone, even on a busy machine whose encoder is slow.
+# (A later value of a parameter overrides an earlier one, as with sam deploy.)
+STACK_PARAMETERS = f"{PIPELINE_PARAMETERS} PollIntervalSeconds=20 MaxPollIntervalSeconds=20"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOVA = "amazon.nova-reel-v1:1"
 LUMA = "luma.ray-v2:0"
@@ -194,7 +198,7 @@ def test_a_failed_generation_ends_the_job_with_its_reason(
     # Given a prompt Bedrock's content filters block (no output, so no event)
     job = submit(api, model=LUMA, seconds="5", size="960x540", prompt="[[fail]] a storm")
     # When the status check finds the invocation failed
-    done = wait_for_job(api, job["id"], timeout=60)
+    done = wait_for_job(api, job["id"], timeout=90)
     # Then the job failed with the code its failureMessage maps to
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "moderation_blocked"
