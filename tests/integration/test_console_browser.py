@@ -87,7 +87,7 @@ def page(browser: WebDriver, service: LocalVideojobs) -> Iterator[WebDriver]:
     browser.execute_script("sessionStorage.clear()")
 
 
-def until(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 30) -> Any:
+def until(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 60) -> Any:
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(check)
 
 

@@ -495,7 +495,7 @@ def test_submit_step_accepts_the_sample_and_answers_what_the_state_machine_reads
     # Given a queued job, a provider that accepts it, and the sample Submit payload for it
     fake = FakeProvider()
     assert isinstance(fake, VideoProvider)
-    monkeypatch.setattr(submit_job, "get_provider", lambda: fake)
+    monkeypatch.setattr(submit_job, "get_provider", lambda **_: fake)
     job = queued_job()
     event = sample("step_submit.json")
     placeholder = event["job_id"]

@@ -22,6 +22,7 @@
     jobs: new Map(), // id -> Video, in listing order
     order: [],
     hasMore: false,
+    pages: 1,
     selected: null,
     tab: "jobs",
     timer: null,
@@ -98,6 +99,9 @@
     if (reason === "waiting_for_slot" && job.queue_position) {
       return REASONS[reason] + " (#" + job.queue_position + " in line)";
     }
+    if (reason === "waiting_for_provider" && job.status === "queued") {
+      return "submitted, waiting for the provider to start";
+    }
     return REASONS[reason] || reason.replace(/_/g, " ");
   }
 
@@ -119,8 +123,9 @@
   function signOut(message) {
     sessionStorage.removeItem(KEY_STORAGE);
     state.key = null;
-    state.jobs.clear();
+    state.jobs = new Map();
     state.order = [];
+    state.pages = 1;
     state.selected = null;
     clearTimeout(state.timer);
     for (const id of ["jobs-view", "new-view", "batches-view", "usage-view", "tabs", "signout"]) {
@@ -163,21 +168,29 @@
     if (state.key) state.timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  async function loadJobs(after) {
+  async function loadJobs() {
+    // As many pages as the user has asked for ("Load more"), newest first.
     const status = $("status-filter").value;
-    let query = "videos?limit=" + LIST_LIMIT + "&order=desc";
-    if (status) query += "&status=" + encodeURIComponent(status);
-    if (after) query += "&after=" + encodeURIComponent(after);
-    const page = await request("GET", query);
-    if (!after) {
-      state.order = [];
-      state.jobs.clear();
+    const jobs = new Map();
+    const order = [];
+    let after = null;
+    let hasMore = false;
+    for (let page = 0; page < state.pages; page += 1) {
+      let query = "videos?limit=" + LIST_LIMIT + "&order=desc";
+      if (status) query += "&status=" + encodeURIComponent(status);
+      if (after) query += "&after=" + encodeURIComponent(after);
+      const answer = await request("GET", query);
+      for (const job of answer.data) {
+        jobs.set(job.id, job);
+        order.push(job.id);
+      }
+      hasMore = answer.has_more;
+      if (!hasMore || !answer.last_id) break;
+      after = answer.last_id;
     }
-    for (const job of page.data) {
-      state.jobs.set(job.id, job);
-      state.order.push(job.id);
-    }
-    state.hasMore = page.has_more;
+    state.jobs = jobs;
+    state.order = order;
+    state.hasMore = hasMore;
     // Reading a running job refreshes its progress from the provider; the listing does not.
     const running = state.order.filter((id) => !TERMINAL.has(state.jobs.get(id).status));
     const watched = running.slice(0, WATCH_MAX);
@@ -633,14 +646,13 @@
     for (const button of document.querySelectorAll(".tab")) {
       button.addEventListener("click", () => showTab(button.dataset.tab));
     }
-    $("status-filter").addEventListener("change", refresh);
-    $("more").addEventListener("click", async () => {
-      try {
-        await loadJobs(state.order[state.order.length - 1]);
-        renderJobs();
-      } catch (error) {
-        notice(error.message);
-      }
+    $("status-filter").addEventListener("change", () => {
+      state.pages = 1;
+      refresh();
+    });
+    $("more").addEventListener("click", () => {
+      state.pages += 1;
+      refresh();
     });
     $("detail-close").addEventListener("click", () => {
       state.selected = null;

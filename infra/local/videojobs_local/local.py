@@ -113,13 +113,15 @@ def scaled_to_speed(template: Path, speed: float) -> dict[str, str]:
     clock: at ``speed`` 10 a video is done ten times sooner, so the stack may call the
     provider ten times as often and refresh progress ten times as often (at least every
     second), as it would a real provider at the defaults."""
-    parameters = load_yaml(template.read_text())["Parameters"]
-    rate = float(parameters["ProviderRequestsPerMinute"]["Default"]) * speed
-    refresh = float(parameters["ProgressRefreshSeconds"]["Default"]) / speed
-    return {
-        "ProviderRequestsPerMinute": str(max(1, round(rate))),
-        "ProgressRefreshSeconds": str(max(1, round(refresh))),
-    }
+    parameters = load_yaml(template.read_text()).get("Parameters") or {}
+    scaled = {}
+    if "Default" in parameters.get("ProviderRequestsPerMinute", {}):
+        rate = float(parameters["ProviderRequestsPerMinute"]["Default"]) * speed
+        scaled["ProviderRequestsPerMinute"] = str(max(1, round(rate)))
+    if "Default" in parameters.get("ProgressRefreshSeconds", {}):
+        refresh = float(parameters["ProgressRefreshSeconds"]["Default"]) / speed
+        scaled["ProgressRefreshSeconds"] = str(max(1, round(refresh)))
+    return scaled
 
 
 def _apply_log_level(stack: LocalStack) -> None:
