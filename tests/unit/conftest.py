@@ -82,3 +82,15 @@ def jobs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield JOBS_TABLE
     aws.reset_clients()
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def provider_configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An OpenAI Videos provider is configured, so the sora-2 models are served (a deployment
+    without one serves Bedrock models only); tests that need otherwise set their own."""
+    from videojobs.settings import get_settings
+
+    monkeypatch.setenv("PROVIDER_BASE_URL", "https://provider.invalid/v1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
