@@ -20,7 +20,7 @@ class FakeSecrets:
         self.values = values
         self.asked: list[str] = []
 
-    def get(self, name: str, *, transform: str, max_age: int) -> Any:
+    def get(self, name: str, *, max_age: int, transform: str | None = None) -> Any:
         self.asked.append(name)
         return self.values[name]
 
