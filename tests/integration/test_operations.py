@@ -65,6 +65,7 @@ def test_status_counts_recent_jobs_shows_failures_with_codes_and_dead_letters(
     assert wait_for_job(api, refused["id"])["status"] == "failed"
     dead_letters = service.state()["dead_letter_queues"]
     assert set(dead_letters) == {
+        "BedrockOutputDeadLetterQueue",
         "CallbacksDeadLetterQueue",
         "IntakeDeadLetterQueue",
         "ReaperDeadLetterQueue",
@@ -91,6 +92,7 @@ def test_status_counts_recent_jobs_shows_failures_with_codes_and_dead_letters(
     assert status["slots_in_use"] == 0
     assert status["jobs_waiting_for_slot"] == 0
     assert status["dead_letters"] == {
+        "BedrockOutputDeadLetterQueue": 0,
         "CallbacksDeadLetterQueue": 1,
         "IntakeDeadLetterQueue": 0,
         "ReaperDeadLetterQueue": 0,

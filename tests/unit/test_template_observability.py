@@ -68,6 +68,7 @@ def dimensions_of(props: dict[str, Any]) -> list[list[dict[str, Any]]]:
         ("CallbacksDeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("IntakeDeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("ReaperDeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("BedrockOutputDeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("ExecutionsFailedAlarm", "AWS/States", "ExecutionsFailed"),
         ("ExecutionsTimedOutAlarm", "AWS/States", "ExecutionsTimedOut"),
         ("ExecutionThrottledAlarm", "AWS/States", "ExecutionThrottled"),
@@ -207,10 +208,12 @@ def test_the_state_machine_logs_errors_to_its_own_group_without_execution_data()
     }
 
 
-def test_the_asynchronously_invoked_reaper_has_a_dead_letter_queue() -> None:
-    assert RESOURCES["ReaperFunction"]["Properties"]["DeadLetterQueue"] == {
+@pytest.mark.parametrize("function", ["ReaperFunction", "BedrockOutputFunction"])
+def test_each_asynchronously_invoked_function_has_a_dead_letter_queue(function: str) -> None:
+    queue = function.removesuffix("Function") + "DeadLetterQueue"
+    assert RESOURCES[function]["Properties"]["DeadLetterQueue"] == {
         "Type": "SQS",
-        "TargetArn": {"Fn::GetAtt": ["ReaperDeadLetterQueue", "Arn"]},
+        "TargetArn": {"Fn::GetAtt": [queue, "Arn"]},
     }
 
 
