@@ -210,11 +210,18 @@ _S3_GRANTS: dict[str, dict[str, set[str]]] = {
         "inputs": {"s3:PutObject", "s3:DeleteObject"},
         "videos": {"s3:GetObject", "s3:DeleteObject"},
         "results": {"s3:PutObject"},
+        # A deleted Bedrock job's output that was never copied
+        "bedrock": {"s3:DeleteObject"},
     },
-    "SubmitFunction": {"inputs": {"s3:GetObject"}},
+    # Bedrock writes a job's output with the role that started it, under bedrock/ only.
+    "SubmitFunction": {"inputs": {"s3:GetObject"}, "bedrock": {"s3:PutObject"}},
     "StoreFunction": {
-        "videos": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject", "s3:DeleteObject"}
+        "videos": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject", "s3:DeleteObject"},
+        # A Bedrock output is copied from bedrock/ into videos/, then removed.
+        "bedrock": {"s3:GetObject", "s3:DeleteObject"},
     },
+    # The late output of a cancelled Bedrock job is removed.
+    "BedrockOutputFunction": {"bedrock": {"s3:DeleteObject"}},
     "FinalizeFunction": {"results": {"s3:PutObject"}},
     "FailFunction": {"results": {"s3:PutObject"}},
     "ReaperFunction": {"results": {"s3:PutObject"}},
@@ -228,8 +235,9 @@ _S3_GRANTS: dict[str, dict[str, set[str]]] = {
 # (a GetObject of a missing file answers 404 rather than 403 only with an unconditional
 # s3:ListBucket, and intake reads files that may be gone and an optional _defaults.json).
 _S3_LISTING: dict[str, set[str] | None] = {
-    "ApiFunction": {"inputs/*", "videos/*"},
-    "StoreFunction": {"videos/*"},
+    "ApiFunction": {"inputs/*", "videos/*", "bedrock/*"},
+    "StoreFunction": {"videos/*", "bedrock/*"},
+    "BedrockOutputFunction": {"bedrock/*"},
     "IntakeFunction": None,
 }
 
