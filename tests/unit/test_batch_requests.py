@@ -347,7 +347,7 @@ def test_a_large_batch_stops_pre_checking_prompts_when_its_time_for_them_is_spen
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     fake = SlowModeration(clock)
 
-    def get_provider(*, max_wait_seconds: float = 20.0, spare_only: bool = False) -> Any:
+    def get_provider(*, max_wait_seconds: float = 20.0, leave_reserve: bool = False) -> Any:
         fake.max_waits.append(max_wait_seconds)
         return fake
 
