@@ -14,7 +14,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -44,19 +43,6 @@ from videojobs.observability import logger, metrics
 app = APIGatewayRestResolver()
 
 
-def _tenant_request_rate(
-    app: APIGatewayRestResolver, next_middleware: NextMiddleware
-) -> Response[str]:
-    """Every request of a tenant first takes one of its tokens (``request_rate``); the public
-    routes (OpenAPI document, docs) have no tenant and no bucket."""
-    tenant = app.current_event.request_context.authorizer.get("tenant_id")
-    if tenant:
-        request_rate.admit(str(tenant))
-    response: Response[str] = next_middleware(app)
-    return response
-
-
-app.use(middlewares=[_tenant_request_rate])
 app.include_router(api_create.router)
 app.include_router(api_videos.router)
 app.include_router(api_batches.router)
@@ -113,10 +99,7 @@ def _over_budget(exc: BudgetExceededError) -> Response[str]:
     return response
 
 
-@app.exception_handler(  # type: ignore[untyped-decorator]
-    RequestRateExceededError
-)
-def _too_many_requests(exc: RequestRateExceededError) -> Response[str]:
+def _rate_limited(exc: RequestRateExceededError) -> Response[str]:
     # OpenAI's answer to a rate limit; the openai SDK waits Retry-After and retries.
     response = error_response(
         429,
@@ -180,4 +163,29 @@ def _no_route(exc: NotFoundError) -> Response[str]:
 )
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Every request of a tenant first takes one of its tokens (``request_rate``), before any
+    # route runs; the public routes (OpenAPI document, docs) have no tenant and no bucket.
+    # Checked here rather than in a resolver middleware: a refusal must not depend on the
+    # resolver's per-request state.
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    tenant = authorizer.get("tenant_id")
+    if tenant:
+        try:
+            request_rate.admit(str(tenant))
+        except RequestRateExceededError as exc:
+            return _proxy_result(_rate_limited(exc))
     return app.resolve(event, context)
+
+
+def _proxy_result(response: Response[str]) -> dict[str, Any]:
+    """A response as the REST API's Lambda proxy integration takes it."""
+    headers = {
+        name: value if isinstance(value, str) else ",".join(value)
+        for name, value in response.headers.items()
+    }
+    return {
+        "statusCode": response.status_code,
+        "headers": headers,
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
