@@ -25,7 +25,7 @@ from job_factory import JOB_ID, make_job
 from videojobs import aws, credentials
 from videojobs.handlers import api, api_videos, steps
 from videojobs.logic import apply_provider_status, finalize_job, provider_access
-from videojobs.models.errors import ProviderConfigError
+from videojobs.models.errors import ProviderConfigError, RequestRateExceededError
 from videojobs.models.job import Job, JobStatus
 from videojobs.observability import logger
 from videojobs.settings import get_settings
@@ -55,7 +55,9 @@ class FakeSecrets:
 
 
 @pytest.fixture(autouse=True)
-def fresh() -> Iterator[None]:
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Every tenant request first takes a request token; here the bucket always has one.
+    monkeypatch.setattr(api.request_rate, "admit", lambda tenant: None)
     get_settings.cache_clear()
     provider_access.reset_provider()
     yield
@@ -111,8 +113,19 @@ def misshaped_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aws, "secrets_provider", lambda: secret)
 
 
+def request_rate_store_denied(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tenant's request bucket is read before any route runs.
+    def denied(tenant: str) -> None:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": ARN_MESSAGE}}, "UpdateItem"
+        )
+
+    monkeypatch.setattr(api.request_rate, "admit", denied)
+
+
 INJECTIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "DynamoDB ClientError quoting ARNs": dynamodb_denied,
+    "request-rate bucket unreadable": request_rate_store_denied,
     "pydantic error in a logic function": pydantic_error_in_logic,
     "provider secret of the wrong shape": misshaped_secret,
 }
@@ -216,3 +229,25 @@ def test_a_step_failing_on_aws_keeps_the_aws_text_out_of_the_job_error(
         assert leak not in shown
     assert reason.code == "internal_error"
     assert ARN_MESSAGE in log_output.getvalue()
+
+
+def test_a_tenant_over_its_request_rate_gets_the_openai_429_before_any_route_runs(
+    monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambdaContext
+) -> None:
+    # Given a tenant whose request bucket is empty for another 2.3 s
+    def empty(tenant: str) -> None:
+        raise RequestRateExceededError(retry_after=2.3)
+
+    def route_ran(tenant: str, job_id: str) -> Job:
+        raise AssertionError("the route ran")
+
+    monkeypatch.setattr(api.request_rate, "admit", empty)
+    monkeypatch.setattr(api_videos.jobs, "get_for_tenant", route_ran)
+
+    # When it reads a video
+    response = api.handler(get_video_event(), lambda_context)  # type: ignore[arg-type]
+
+    # Then it is told to wait 3 s in OpenAI's rate-limit shape, and nothing was read
+    assert response["statusCode"] == 429
+    assert response["multiValueHeaders"]["Retry-After"] == ["3"]
+    assert json.loads(response["body"])["error"]["code"] == "rate_limit_exceeded"

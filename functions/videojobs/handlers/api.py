@@ -167,25 +167,29 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # route runs; the public routes (OpenAPI document, docs) have no tenant and no bucket.
     # Checked here rather than in a resolver middleware: a refusal must not depend on the
     # resolver's per-request state.
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    tenant = authorizer.get("tenant_id")
+    request_context = event.get("requestContext") or {}
+    tenant = (request_context.get("authorizer") or {}).get("tenant_id")
     if tenant:
         try:
             request_rate.admit(str(tenant))
         except RequestRateExceededError as exc:
             return _proxy_result(_rate_limited(exc))
+        except Exception as exc:
+            reference = logger.get_correlation_id() or request_context.get("requestId")
+            logger.exception("internal error", extra={"error_type": type(exc).__name__})
+            return _proxy_result(internal_error_response(str(reference or "unknown")))
     return app.resolve(event, context)
 
 
 def _proxy_result(response: Response[str]) -> dict[str, Any]:
-    """A response as the REST API's Lambda proxy integration takes it."""
+    """A response as the REST API's Lambda proxy integration takes it (the resolver's shape)."""
     headers = {
-        name: value if isinstance(value, str) else ",".join(value)
+        name: [value] if isinstance(value, str) else list(value)
         for name, value in response.headers.items()
     }
     return {
         "statusCode": response.status_code,
-        "headers": headers,
+        "multiValueHeaders": headers,
         "body": response.body,
         "isBase64Encoded": False,
     }
