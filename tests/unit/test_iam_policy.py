@@ -280,6 +280,27 @@ def test_an_unknown_policy_template_is_refused() -> None:
             [("states:StopExecution", "arn:aws:states:us-east-1:1:execution:m:e")],
         ),
         (
+            "bedrock",
+            "StartAsyncInvoke",
+            {
+                "modelId": "amazon.nova-reel-v1:1",
+                "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://assets/bedrock/job1"}},
+            },
+            [
+                (
+                    "bedrock:InvokeModel",
+                    "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-reel-v1:1",
+                ),
+                ("s3:PutObject", f"{BUCKET}/bedrock/job1/*"),
+            ],
+        ),
+        (
+            "bedrock",
+            "GetAsyncInvoke",
+            {"invocationArn": f"arn:aws:bedrock:us-east-1:{ACCOUNT}:async-invoke/abc"},
+            [("bedrock:GetAsyncInvoke", f"arn:aws:bedrock:us-east-1:{ACCOUNT}:async-invoke/abc")],
+        ),
+        (
             "lambda",
             "Invoke",
             {"FunctionName": "submit"},

@@ -319,7 +319,29 @@ def _lambda(ctx: CallContext, operation: str, params: Mapping[str, Any]) -> list
     return [(action, name)]
 
 
+def _bedrock(ctx: CallContext, operation: str, params: Mapping[str, Any]) -> list[Permission]:
+    # StartAsyncInvoke is authorized as bedrock:InvokeModel on the model (the API reference:
+    # "This operation requires permission for the bedrock:InvokeModel action"); the output is
+    # written with the caller's own s3:PutObject.
+    if operation == "StartAsyncInvoke":
+        model = str(params.get("modelId", ""))
+        if not model.startswith("arn:"):
+            model = f"arn:{ctx.partition}:bedrock:{ctx.region}::foundation-model/{model}"
+        permissions = [("bedrock:InvokeModel", model)]
+        output = (params.get("outputDataConfig") or {}).get("s3OutputDataConfig") or {}
+        uri = urlparse(str(output.get("s3Uri", "")))
+        if uri.scheme == "s3" and uri.netloc:
+            prefix = uri.path.strip("/")
+            path = f"{uri.netloc}/{prefix}/*" if prefix else f"{uri.netloc}/*"
+            permissions.append(("s3:PutObject", f"arn:{ctx.partition}:s3:::{path}"))
+        return permissions
+    if operation == "GetAsyncInvoke" and params.get("invocationArn"):
+        return [("bedrock:GetAsyncInvoke", str(params["invocationArn"]))]
+    return [(f"bedrock:{operation}", "*")]
+
+
 _MAPPERS: dict[str, Callable[[CallContext, str, Mapping[str, Any]], list[Permission]]] = {
+    "bedrock": _bedrock,
     "dynamodb": _dynamodb,
     "s3": _s3,
     "secretsmanager": _secretsmanager,
