@@ -109,6 +109,7 @@ def test_the_route_table_covers_every_id_route_of_the_template() -> None:
         ("GET", "/v1/video_batches/{batch_id}"),
         ("GET", "/v1/videos/{video_id}"),
         ("GET", "/v1/videos/{video_id}/content"),
+        ("POST", "/v1/videos/{video_id}/cancel"),
         ("POST", "/v1/videos/{video_id}/remix"),
     ]
 

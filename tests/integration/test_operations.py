@@ -35,7 +35,18 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()
     code = main(list(argv))
     out, err = capsys.readouterr()
+    # The stack's functions run in this process and log to the same stdout meanwhile.
+    out = "".join(line for line in out.splitlines(keepends=True) if not _is_log_record(line))
     return code, out, err
+
+
+def _is_log_record(line: str) -> bool:
+    """A JSON log line of a function (Powertools' shape), not the command's output."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and {"level", "location", "message"} <= set(record)
 
 
 def submit(api: httpx.Client, **body: Any) -> httpx.Response:
