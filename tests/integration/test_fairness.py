@@ -97,10 +97,11 @@ def test_one_tenants_burst_does_not_keep_another_tenant_waiting(
     for job_id in a_waiting:
         seen = api.get(f"/videos/{job_id}").json()
         assert seen["status"] == "queued"
-        assert seen["queue_reason"] == "tenant_limit"
+        assert seen["status_reason"] == "waiting_for_tenant_slot"
         assert seen["queue_position"] is not None
     running = api.get(f"/videos/{a_holding[0]}").json()
-    assert running["queue_position"] is None and running["queue_reason"] is None
+    assert running["queue_position"] is None
+    assert running["status_reason"] not in {"waiting_for_slot", "waiting_for_tenant_slot"}
 
     # When A cancels one of its waiting jobs
     cancelled = a_waiting[0]

@@ -17,6 +17,20 @@ def test_a_job_in_line_for_a_slot_waits_for_a_slot() -> None:
     assert status_reason(job, queue_position=2, now=NOW) == "waiting_for_slot"
 
 
+def test_a_job_in_line_behind_its_own_tenants_cap_waits_for_a_tenant_slot() -> None:
+    # Given a queued job in line while its tenant's jobs hold every slot one tenant may
+    job = make_job()
+    # Then it says that its own tenant's share holds it, not the global pool
+    assert (
+        status_reason(job, queue_position=1, now=NOW, tenant_at_cap=True)
+        == "waiting_for_tenant_slot"
+    )
+    # ... and once it no longer waits in line, the cap says nothing
+    assert status_reason(job, queue_position=None, now=NOW, tenant_at_cap=True) == (
+        "waiting_for_provider"
+    )
+
+
 def test_a_create_held_back_by_the_request_budget_is_provider_throttled() -> None:
     # Given a job whose submit step was told to wait for the provider until NOW + 7
     job = make_job(submit_attempted_at=NOW, throttled_until=NOW + 7)

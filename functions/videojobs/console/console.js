@@ -12,6 +12,7 @@
   const TERMINAL = new Set(["completed", "failed", "cancelled"]);
   const REASONS = {
     waiting_for_slot: "waiting for a free slot",
+    waiting_for_tenant_slot: "your other jobs hold your share of slots",
     provider_throttled: "provider request budget spent, retrying shortly",
     waiting_for_provider: "provider is generating",
     storing: "storing the files",
@@ -96,7 +97,7 @@
   function reasonText(job) {
     const reason = job.status_reason;
     if (!reason) return "";
-    if (reason === "waiting_for_slot" && job.queue_position) {
+    if (reason.startsWith("waiting_for_") && reason.endsWith("slot") && job.queue_position) {
       return REASONS[reason] + " (#" + job.queue_position + " in line)";
     }
     if (reason === "waiting_for_provider" && job.status === "queued") {

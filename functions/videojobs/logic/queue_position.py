@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import Literal
 
 from videojobs.dal import control, jobs
 from videojobs.models.job import Job, JobStatus
 from videojobs.settings import get_settings
-
-QueueReason = Literal["concurrency_limit", "tenant_limit"]
 
 
 def _may_be_waiting(job: Job) -> bool:
@@ -50,13 +47,10 @@ def queue_position(job: Job) -> int | None:
     return jobs.queue_position(job)
 
 
-def queue_reason(job: Job) -> QueueReason:
-    """Why a waiting job waits: ``tenant_limit`` while its own tenant's jobs hold
-    ``MaxJobsPerTenant`` slots (a slot freed by another tenant will not go to it), otherwise
-    ``concurrency_limit`` (it waits for any free slot)."""
+def tenant_at_cap(job: Job) -> bool:
+    """Whether the job's own tenant's jobs hold ``MaxJobsPerTenant`` slots, so that a slot
+    freed by another tenant will not go to it (asked only of a job that waits)."""
     settings = get_settings()
     cap = settings.max_jobs_per_tenant
     capped = 0 < cap < settings.max_concurrent_jobs
-    if capped and control.tenant_slots_in_flight(job.tenant_id) >= cap:
-        return "tenant_limit"
-    return "concurrency_limit"
+    return capped and control.tenant_slots_in_flight(job.tenant_id) >= cap

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from videojobs.logic.costs import video_cost
-from videojobs.logic.queue_position import queue_position, queue_reason
+from videojobs.logic.queue_position import queue_position, tenant_at_cap
 from videojobs.logic.status_reason import status_reason
 from videojobs.models.api import VideoErrorBody, VideoResource
 from videojobs.models.job import Job, JobStatus
@@ -43,7 +43,8 @@ def video_resource(job: Job, positions: Mapping[str, int | None] | None = None) 
         batch_id=job.batch_id,
         assets=asset_urls,
         queue_position=position,
-        status_reason=status_reason(job, position),
-        queue_reason=queue_reason(job) if position is not None else None,
+        status_reason=status_reason(
+            job, position, tenant_at_cap=position is not None and tenant_at_cap(job)
+        ),
         cost=video_cost(job),
     )

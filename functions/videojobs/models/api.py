@@ -161,7 +161,14 @@ class VideoCost(BaseModel):
 
 
 StatusReason = (
-    Literal["waiting_for_slot", "provider_throttled", "waiting_for_provider", "storing"] | None
+    Literal[
+        "waiting_for_slot",
+        "waiting_for_tenant_slot",
+        "provider_throttled",
+        "waiting_for_provider",
+        "storing",
+    ]
+    | None
 )
 
 
@@ -190,15 +197,14 @@ class VideoResource(BaseModel):
         default=None,
         description=(
             "Extension: why a job that has not ended is waiting. `waiting_for_slot` (in line "
-            "for a concurrency slot, see `queue_position`), `provider_throttled` (the provider "
+            "for a concurrency slot, see `queue_position`), `waiting_for_tenant_slot` (in line, "
+            "but your own jobs already hold as many slots as one tenant may, MaxJobsPerTenant: "
+            "it starts when one of them ends), `provider_throttled` (the provider "
             "request budget or a provider 429 holds its submission back for a few seconds), "
             "`waiting_for_provider` (submitted; the provider is generating it), `storing` "
             "(generated; the files are being copied into storage). null once the job has ended."
         ),
     )
-    queue_reason: Literal["concurrency_limit", "tenant_limit"] | None = None
-    """While waiting: ``tenant_limit`` when the tenant's own jobs hold every slot it may hold
-    (MaxJobsPerTenant), else ``concurrency_limit``."""
     cost: VideoCost | None = None
 
 
