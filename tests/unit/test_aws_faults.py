@@ -127,3 +127,17 @@ def test_only_calls_made_as_a_stack_role_meet_dynamodb_throttles() -> None:
         client.get_item(TableName="t", Key={"pk": {"S": "a"}})
     assert "Could not connect" in str(unreachable.value)
     assert injector.injected["dynamodb_throttle"] == 2
+
+
+def test_local_up_takes_a_fault_percentage_and_refuses_one_out_of_range() -> None:
+    from videojobs_local.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["local", "up", "--aws-fault-percent", "10", "--aws-fault-kinds", "lambda_crash"]
+    )
+
+    assert AwsFaults.from_percent(
+        args.aws_fault_percent, kinds=args.aws_fault_kinds, seed=args.aws_fault_seed
+    ) == AwsFaults(rate=0.1, kinds=frozenset({"lambda_crash"}), seed=0)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["local", "up", "--aws-fault-percent", "150"])
