@@ -87,8 +87,16 @@ def _started_banner(local: Any, state_file: Path) -> str:
 def cmd_local_up(args: argparse.Namespace) -> int:
     """Run the local stack in the foreground until SIGTERM / Ctrl-C."""
     from videojobs_local.local import run_local
+    from videojobs_local.stack import AwsFaults
     from videojobs_local.stack.template import parse_parameter_overrides
 
+    try:
+        aws_faults = AwsFaults.from_percent(
+            args.aws_fault_percent, kinds=args.aws_fault_kinds, seed=args.aws_fault_seed
+        )
+    except ValueError as exc:
+        print(f"videojobs local up: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -109,6 +117,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         parameter_overrides=overrides,
         function_environment=metrics,
         template=Path(args.template),
+        aws_faults=aws_faults,
     ) as local:
         _write_state(state_file, local.state())
         print(_started_banner(local, state_file), flush=True)
@@ -198,6 +207,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _percent(value: str) -> float:
+    percent = float(value)
+    if not 0 <= percent <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is not a percentage between 0 and 100")
+    return percent
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videojobs", description="Durable video-generation jobs for the OpenAI Videos API."
@@ -233,6 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="WARN",
         choices=["DEBUG", "INFO", "WARN", "ERROR"],
         help="handler log level (the LogLevel template parameter); default WARN",
+    )
+    up.add_argument(
+        "--aws-fault-percent",
+        type=_percent,
+        default=0.0,
+        help="share of Lambda invokes from the state machine and of DynamoDB requests that meet "
+        "an AWS-side fault (throttle, crash, timeout), in %%; default 0",
+    )
+    up.add_argument(
+        "--aws-fault-kinds",
+        default=None,
+        help="comma-separated fault kinds: lambda_throttle, lambda_crash, lambda_timeout, "
+        "dynamodb_throttle (default: all)",
+    )
+    up.add_argument(
+        "--aws-fault-seed", type=int, default=0, help="seed of the AWS-side faults (default 0)"
     )
     up.set_defaults(func=cmd_local_up)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from videojobs_local.emulator import EmulatorConfig, EmulatorServer
-from videojobs_local.stack import LocalStack
+from videojobs_local.stack import AwsFaults, LocalStack
 from videojobs_local.stack.template import load_yaml, parse_parameter_overrides
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -164,8 +164,12 @@ def run_local(
     tenant_id: str = DEFAULT_TENANT,
     render_cache_dir: Path | None = None,
     function_environment: Mapping[str, str] | None = None,
+    aws_faults: AwsFaults | None = None,
 ) -> Iterator[LocalVideojobs]:
     """Start the emulator and the stack; stop both on exit.
+
+    ``aws_faults`` makes the stack inject AWS-side faults (Lambda throttles, crashes and
+    timeouts, DynamoDB throttling; see `videojobs_local.stack.aws_faults`).
 
     Unless ``parameter_overrides`` set them, the provider request rate and the progress
     refresh interval follow ``emulator_speed`` (:func:`scaled_to_speed`).
@@ -211,6 +215,7 @@ def run_local(
             },
             # Handlers reach moto over HTTP, so presigned S3 URLs work from any client.
             route_clients_via_server=True,
+            aws_faults=aws_faults,
         )
         with (
             stack,

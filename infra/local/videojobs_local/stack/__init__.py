@@ -1,5 +1,6 @@
 """Run a SAM template's resources locally on moto, with nothing deployed."""
 
+from .aws_faults import AwsFaults, FaultInjector
 from .events import matches_pattern
 from .lambda_dispatch import InvocationResult, LambdaContext, LambdaDispatcher
 from .provision import ApiSpec, FunctionSpec, Stack, provision
@@ -14,6 +15,8 @@ from .template import (
 
 __all__ = [
     "ApiSpec",
+    "AwsFaults",
+    "FaultInjector",
     "FunctionSpec",
     "InvocationResult",
     "LambdaContext",

@@ -25,6 +25,7 @@ the guard stops (see `iam_report`).
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import threading
@@ -50,6 +51,9 @@ from .provision import FunctionSpec, Stack, StateMachineSpec
 from .template import Resolver
 
 logger = logging.getLogger(__name__)
+
+# A hook around one checked call: (client, operation, parameters, role, make the call).
+CallHook = Callable[[BaseClient, str, Any, Role, Callable[[], Any]], Any]
 
 _PRINCIPAL: contextvars.ContextVar[Role | None] = contextvars.ContextVar(
     "videojobs_local_principal", default=None
@@ -445,6 +449,10 @@ class IamGuard:
         self._used: set[Grant] = set()
         self._used_lock = threading.Lock()
         self.denials: list[Grant] = []
+        # Wrap every checked call (after it is authorized), outermost first: each gets the
+        # client, operation, parameters, role and a callable making the call (fault
+        # injection, request counting).
+        self.call_hooks: list[CallHook] = []
 
     def role_of_function(self, name: str) -> Role | None:
         return self.roles.get(name)
@@ -574,9 +582,15 @@ _original_make_api_call = BaseClient._make_api_call
 def _guarded_make_api_call(self: BaseClient, operation_name: str, api_params: Any) -> Any:
     guard = _active_guard
     role = _PRINCIPAL.get()
-    if guard is not None and role is not None:
-        guard.authorize(self, role, operation_name, api_params)
-    return _original_make_api_call(self, operation_name, api_params)
+    if guard is None or role is None:
+        return _original_make_api_call(self, operation_name, api_params)
+    guard.authorize(self, role, operation_name, api_params)
+    call: Callable[[], Any] = functools.partial(
+        _original_make_api_call, self, operation_name, api_params
+    )
+    for hook in reversed(guard.call_hooks):
+        call = functools.partial(hook, self, operation_name, api_params, role, call)
+    return call()
 
 
 # Threads moto's Step Functions interpreter starts while evaluating a state: they inherit the
@@ -679,6 +693,7 @@ def is_enforcing() -> bool:
 
 __all__ = [
     "CallContext",
+    "CallHook",
     "Grant",
     "IamGuard",
     "acting_as",

@@ -42,6 +42,7 @@ from typing import Any
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from .aws_faults import FaultInjector, LambdaFault
 from .iam_guard import acting_as
 from .iam_policy import Role
 from .provision import FunctionSpec
@@ -56,6 +57,15 @@ Handler = Callable[[Any, Any], Any]
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_RESPONSE_BYTES = MAX_SYNC_PAYLOAD_BYTES + 100
 MAX_ASYNC_REQUEST_BYTES = 1024 * 1024
+
+
+class Throttled(LambdaClientError):
+    """Invoke's answer when Lambda has no concurrency left for the call (HTTP 429)."""
+
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
 
 
 class RequestTooLarge(LambdaClientError):
@@ -276,6 +286,8 @@ class LambdaDispatcher:
         # calls are not checked).
         self.roles: Mapping[str, Role] = {}
         self.history: deque[InvocationRecord] = deque(maxlen=history_size)
+        # AWS-side faults for Invoke API calls (see aws_faults); None: none.
+        self.faults: FaultInjector | None = None
 
     # -- lifecycle
 
@@ -359,8 +371,12 @@ class LambdaDispatcher:
         invocation_type: str = "RequestResponse",
         client_context: Any = None,
         qualifier: str | None = None,
+        fault: LambdaFault | None = None,
     ) -> InvocationResult:
-        """Invoke a registered function in-process, as Lambda's Invoke API would."""
+        """Invoke a registered function in-process, as Lambda's Invoke API would.
+
+        ``fault`` makes this call meet an AWS-side fault (see `aws_faults`).
+        """
         function = self.lookup(name_or_arn)
         if function is None:
             raise KeyError(f"no registered function {name_or_arn}")
@@ -384,11 +400,13 @@ class LambdaDispatcher:
         invoked_arn = function.arn if qualifier is None else f"{function.arn}:{qualifier}"
         if invocation_type == "DryRun":
             return InvocationResult(b"", None, "")
+        if fault == "throttle":
+            raise Throttled()
         if invocation_type == "Event":
             request_id = str(uuid.uuid4())
             self._submit(function, event, invoked_arn, client_context, request_id)
             return InvocationResult(b"", None, request_id)
-        return self._run(function, event, invoked_arn, client_context, str(uuid.uuid4()))
+        return self._run(function, event, invoked_arn, client_context, str(uuid.uuid4()), fault)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no invocation is queued or running; False on timeout."""
@@ -447,6 +465,7 @@ class LambdaDispatcher:
         invoked_arn: str,
         client_context: Any,
         request_id: str,
+        fault: LambdaFault | None = None,
     ) -> InvocationResult:
         started = time.time()
         error_type: str | None = None
@@ -457,6 +476,9 @@ class LambdaDispatcher:
             self._running += 1
         try:
             logger.debug("START %s RequestId: %s", function.logical_id, request_id)
+            if fault == "crash_before":
+                error_type = "Runtime.ExitError"
+                return _runtime_exit(request_id)
             try:
                 handler = self._handler(function)
             except _InitError as exc:
@@ -488,12 +510,15 @@ class LambdaDispatcher:
                     _error_payload(error_type, str(exc), request_id, stack), "Unhandled", request_id
                 )
             elapsed = time.time() - started
-            if elapsed > function.timeout:
+            if fault == "crash_after":
+                error_type = "Runtime.ExitError"
+                return _runtime_exit(request_id)
+            if elapsed > function.timeout or fault == "timeout":
                 message = (
                     f"RequestId: {request_id} Error: Task timed out after "
                     f"{function.timeout:.2f} seconds"
                 )
-                if self.enforce_timeouts:
+                if self.enforce_timeouts or fault == "timeout":
                     error_type = "Sandbox.Timedout"
                     return InvocationResult(
                         _error_payload(error_type, message, request_id), "Unhandled", request_id
@@ -561,6 +586,14 @@ class LambdaDispatcher:
             handler = _load_handler(function.handler, function.code_uri)
             self._handlers[function.handler] = handler
             return handler
+
+
+def _runtime_exit(request_id: str) -> InvocationResult:
+    """What Invoke answers when the runtime process dies during a call (killed, out of memory)."""
+    message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+    return InvocationResult(
+        _error_payload("Runtime.ExitError", message, request_id), "Unhandled", request_id
+    )
 
 
 class _InitError(Exception):
@@ -637,12 +670,17 @@ def _dispatching_invoke(
     encoded_context = _header(headers, "X-Amz-Client-Context")
     if encoded_context:
         client_context = json.loads(base64.b64decode(encoded_context))
+    invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+    fault = None
+    if dispatcher.faults is not None and invocation_type == "RequestResponse":
+        fault = dispatcher.faults.lambda_fault()
     result = dispatcher.invoke(
         function.name,
         body or b"",
-        invocation_type=_header(headers, "X-Amz-Invocation-Type") or "RequestResponse",
+        invocation_type=invocation_type,
         client_context=client_context,
         qualifier=qualifier,
+        fault=fault,
     )
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error

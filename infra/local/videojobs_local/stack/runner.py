@@ -33,6 +33,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import moto_fixes
 from .apigw import ApiFront
+from .aws_faults import AwsFaults, FaultInjector
 from .events import EventRouter, ExecutionStatusWatcher, SqsPoller, scheduled_event
 from .iam_guard import IamGuard
 from .lambda_dispatch import InvocationResult, LambdaDispatcher
@@ -96,6 +97,7 @@ class LocalStack:
         iam_record: str | Path | None = None,
         route_clients_via_server: bool = False,
         poll_interval: float = 0.1,
+        aws_faults: AwsFaults | None = None,
     ) -> None:
         self.template_path = Path(template)
         self.parameter_overrides = parameter_overrides
@@ -113,6 +115,11 @@ class LocalStack:
         # `make iam-unused` sets VIDEOJOBS_IAM_RECORD for a whole test run.
         self._iam_record = iam_record or os.environ.get("VIDEOJOBS_IAM_RECORD") or None
         self.iam: IamGuard | None = None
+        self.faults: FaultInjector | None = None
+        if aws_faults is not None and aws_faults.active:
+            if "dynamodb_throttle" in aws_faults.kinds and not enforce_iam:
+                raise ValueError("DynamoDB faults apply to the calls IAM checks: keep enforce_iam")
+            self.faults = FaultInjector(aws_faults)
         self.dispatcher = LambdaDispatcher(
             region=region, account_id=self.account_id, enforce_timeouts=enforce_timeouts
         )
@@ -207,8 +214,13 @@ class LocalStack:
                 for function in self._stack.functions.values()
                 if (role := self.iam.role_of_function(function.name)) is not None
             }
+            if self.faults is not None:
+                self.iam.call_hooks.append(self.faults.dynamodb_hook)
             self.iam.start()
             self._stops.append(self.iam.stop)
+        if self.faults is not None:
+            self.dispatcher.faults = self.faults
+            self._stops.append(self.faults.stop)
         self.dispatcher.register(self._stack.functions.values())
         self.dispatcher.start()
         self._stops.append(self.dispatcher.stop)
