@@ -4,7 +4,6 @@ and provider requests held to ProviderRequestsPerMinute across every function.""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -70,9 +69,11 @@ def jobs_waiting_in_index(service: LocalVideojobs) -> int:
 
 def control_line(service: LocalVideojobs) -> list[str]:
     """The jobs parked in line for a slot (their ``waiter#`` attributes on the semaphore)."""
-    item = service.stack.client("dynamodb").get_item(
-        TableName=service.state()["control_table"], Key={"pk": {"S": "semaphore#jobs"}}
-    ).get("Item", {})
+    item = (
+        service.stack.client("dynamodb")
+        .get_item(TableName=service.state()["control_table"], Key={"pk": {"S": "semaphore#jobs"}})
+        .get("Item", {})
+    )
     return sorted(name for name in item if name.startswith("waiter#"))
 
 

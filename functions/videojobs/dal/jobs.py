@@ -641,9 +641,7 @@ def slot_token(job_id: str) -> str | None:
     """The token of the job's latest wait for a slot (consistent read), if it ever parked."""
     item = (
         _table()
-        .get_item(
-            Key={"job_id": job_id}, ProjectionExpression="slot_token", ConsistentRead=True
-        )
+        .get_item(Key={"job_id": job_id}, ProjectionExpression="slot_token", ConsistentRead=True)
         .get("Item")
         or {}
     )
