@@ -294,3 +294,20 @@ def remember_webhook(webhook_id: str, keep_hours: int) -> bool:
 def forget_webhook(webhook_id: str) -> None:
     """Drop a dedupe record so the sender's retry is processed (used when processing failed)."""
     _table().delete_item(Key={"pk": f"webhook#{webhook_id}"})
+
+
+# When a protocol's wake-up events (provider webhooks, Bedrock output events) last arrived:
+# item ``wakeups#<protocol>``, attribute ``at`` (epoch seconds).
+WAKEUPS_PREFIX = "wakeups#"
+
+
+def record_wakeup(protocol: str) -> None:
+    """Note that a verified wake-up event of ``protocol`` arrived now (last writer wins)."""
+    _table().put_item(Item={"pk": f"{WAKEUPS_PREFIX}{protocol}", "at": int(time.time())})
+
+
+def last_wakeup(protocol: str) -> int | None:
+    """When the last wake-up event of ``protocol`` arrived (epoch seconds), or None if never."""
+    item = _table().get_item(Key={"pk": f"{WAKEUPS_PREFIX}{protocol}"}).get("Item") or {}
+    at = item.get("at")
+    return int(at) if at is not None else None
