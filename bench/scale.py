@@ -17,8 +17,7 @@ What it reports:
   once) and the highest semaphore count sampled, against ``MaxConcurrentJobs``; and whether
   any slot is still held at the end;
 - transitions per job, from the execution histories: every state entered, and without the
-  slot-wait loop (AcquireSlot counted once; ReadSlot, CheckSlotHeld, SlotHeld?, the three
-  Schedule*SlotRetry* states and WaitForSlot not at all);
+  slot wait (AcquireSlot counted once, ParkForSlot not at all);
 - provider requests: total, per job, the busiest 60-s window against the token bucket's
   promise (at most capacity + rate requests), and the faults injected.
 
@@ -389,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
                 if "stateEnteredEventDetails" in e
             ]
             transitions.append(len(entered))
-            # Each round of the slot-wait loop enters AcquireSlot again: count it once.
+            # A parked wait that hit its safety net enters AcquireSlot again: count it once.
             transitions_no_wait.append(
                 sum(1 for name in entered if name not in SLOT_WAIT_STATES | {"AcquireSlot"}) + 1
             )

@@ -89,6 +89,10 @@ class Settings(BaseModel):
     )
     """By model: [base, per second of video]. The webhook is trusted until then."""
     max_poll_interval_seconds: int = Field(120, ge=1, alias="MAX_POLL_INTERVAL_SECONDS")
+    wakeup_trust_seconds: int = Field(3600, ge=1, alias="WAKEUP_TRUST_SECONDS")
+    """A protocol whose last wake-up event (webhook, Bedrock output event) is older than this,
+    or that never sent one, is not trusted to wake jobs: its first status check comes at
+    ``poll_interval_seconds``."""
     progress_refresh_seconds: int = Field(5, ge=1, alias="PROGRESS_REFRESH_SECONDS")
     asset_url_ttl_seconds: int = Field(900, ge=60, le=604800, alias="ASSET_URL_TTL_SECONDS")
     multipart_part_bytes: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, alias="PART_BYTES")

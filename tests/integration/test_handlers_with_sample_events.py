@@ -9,7 +9,7 @@ what the test author believes the template says.
 
 The provider is unreachable (``127.0.0.1:9``). So that a created job's execution cannot get
 as far as calling it, the stack runs with one concurrency slot and that slot is held by a
-stand-in: the execution starts and waits in AcquireSlot/WaitForSlot until the test stops it.
+stand-in: the execution starts and parks in ParkForSlot until the test stops it.
 The Submit step is exercised directly, with a fake provider.
 """
 
@@ -278,40 +278,35 @@ def test_create_video_sample_stores_a_queued_job_and_starts_its_execution(
     }
 
 
-def test_a_queued_job_retries_for_its_slot_less_and_less_often(
-    local: LocalStack, started_jobs: list[str], caplog: pytest.LogCaptureFixture
+def test_a_queued_job_parks_for_its_slot_and_enters_no_state_while_it_waits(
+    local: LocalStack, started_jobs: list[str]
 ) -> None:
     # Given a job whose execution finds the only slot taken (SlotWaitSeconds=60)
     video = create_from_sample(local, started_jobs)
     sfn = local.client("stepfunctions")
     arn = workflow.execution_arn(video["id"])
 
-    # When it has waited for the slot three times
-    deadline = time.monotonic() + 30
-    waits: list[dict[str, int]] = []
-    while len(waits) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    def entered() -> list[str]:
         events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        waits = [
-            json.loads(event["stateEnteredEventDetails"]["input"])["slot_wait"]
+        return [
+            event["stateEnteredEventDetails"]["name"]
             for event in events
-            if event["type"] == "WaitStateEntered"
-            and event["stateEnteredEventDetails"]["name"] == "WaitForSlot"
+            if event["type"].endswith("StateEntered")
         ]
 
-    # Then it tried again 1 s after its first try, and then at random under a ceiling that
-    # doubles each time
-    assert len(waits) >= 3, waits
-    assert waits[0] == {"seconds": 1, "ceiling": 4}
-    assert 1 <= waits[1]["seconds"] <= 4 and waits[1]["ceiling"] == 8
-    assert 1 <= waits[2]["seconds"] <= 8 and waits[2]["ceiling"] == 16
+    # When it has parked for the slot
+    deadline = time.monotonic() + 30
+    while "ParkForSlot" not in entered() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    parked = entered()
+    # Then it tried AcquireSlot once and parked, and while it waits it enters no state at all
+    assert parked == ["AcquireSlot", "ParkForSlot"], parked
+    time.sleep(2)
+    assert entered() == parked
     # ... and it is still queued, never submitted
     stored = jobs.get(video["id"])
     assert stored.status is JobStatus.QUEUED
     assert stored.provider_video_id is None
-    # ... and the local stack did not report the first retry's test for an absent path
-    # (IsPresent) as an error, which moto logs and AWS does not
-    assert not [r for r in caplog.records if "NoSuchJsonPathError" in r.getMessage()]
 
 
 def test_get_video_sample_answers_the_owning_tenant(

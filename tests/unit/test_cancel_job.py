@@ -11,9 +11,9 @@ import pytest
 from job_factory import JOB_ID, NOW, make_job
 
 from videojobs import eventbus, workflow
-from videojobs.dal import control, jobs
+from videojobs.dal import jobs
 from videojobs.logic import cancel_job as logic
-from videojobs.logic import provider_access
+from videojobs.logic import provider_access, slots
 from videojobs.models.errors import JobNotFoundError, ProviderRejectedError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.observability import metrics
@@ -111,7 +111,8 @@ class Recorder:
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     rec = Recorder()
     monkeypatch.setattr(workflow, "stop", rec.stop)
-    monkeypatch.setattr(control, "release_slot", rec.release_slot)
+    # The slot goes back (and on to the next job in line) through slots.free.
+    monkeypatch.setattr(slots, "free", rec.release_slot)
     monkeypatch.setattr(eventbus, "publish_job_event", rec.publish_job_event)
     monkeypatch.setattr(assets, "delete_job_assets", rec.delete_job_assets)
     monkeypatch.setattr(assets, "delete_job_inputs", rec.delete_job_inputs)

@@ -55,7 +55,8 @@ def test_every_lambda_task_in_the_asl_is_handed_the_executions_input() -> None:
         for name, state in definition["States"].items()
         if state["Type"] == "Task" and ":lambda:" in state["Resource"]
     }
-    assert len(lambda_tasks) == 6
+    # ParkForSlot and AwaitCompletion (the await function), and the five other steps
+    assert len(lambda_tasks) == 7
     for name, state in lambda_tasks.items():
         payload = state["Parameters"]["Payload"]
         assert payload.get("execution_input.$") == "$$.Execution.Input", name

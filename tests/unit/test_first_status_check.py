@@ -4,6 +4,7 @@ normally done (``FirstStatusCheckSeconds``), never sooner than ``PollIntervalSec
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from job_factory import JOB_ID, make_job
 from pydantic import ValidationError
 
-from videojobs.dal import jobs
+from videojobs.dal import control, jobs
 from videojobs.logic import submit_job
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.settings import Settings, get_settings
@@ -106,11 +107,51 @@ def test_submit_asks_the_workflow_to_wait_until_the_first_check(
     job = _submitted_job(model, seconds)
     monkeypatch.setattr(submit_job, "get_provider", lambda **_: _NoProvider())
     monkeypatch.setattr(jobs, "get", lambda job_id: job)
+    # Webhooks are arriving: the last one a minute ago.
+    monkeypatch.setattr(control, "last_wakeup", lambda protocol: int(time.time()) - 60)
 
     outcome = submit_job.submit(JOB_ID)
 
     assert outcome.outcome == "submitted"
     assert outcome.interval_seconds == interval
+
+
+@pytest.mark.parametrize(
+    ("last_webhook_age", "interval"),
+    [(None, 15), (3601, 15), (3599, 220), (0, 220)],
+)
+def test_without_recent_webhooks_the_first_check_comes_at_the_poll_interval(
+    monkeypatch: pytest.MonkeyPatch, last_webhook_age: int | None, interval: int
+) -> None:
+    # Given template defaults and a provider whose last webhook is that old (None: never)
+    job = _submitted_job("sora-2", "4")
+    monkeypatch.setattr(submit_job, "get_provider", lambda **_: _NoProvider())
+    monkeypatch.setattr(jobs, "get", lambda job_id: job)
+    asked: list[str] = []
+
+    def last_wakeup(protocol: str) -> int | None:
+        asked.append(protocol)
+        return None if last_webhook_age is None else int(time.time()) - last_webhook_age
+
+    monkeypatch.setattr(control, "last_wakeup", last_wakeup)
+    # When the submitted job hands its first wait to the workflow
+    outcome = submit_job.submit(JOB_ID)
+    # Then the webhook is trusted only while webhooks have come within the hour
+    assert outcome.interval_seconds == interval
+    assert asked == ["openai"]
+
+
+def test_bedrock_jobs_go_by_the_arrival_of_bedrock_output_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job = _submitted_job("amazon.nova-reel-v1:1", "6")
+    monkeypatch.setattr(jobs, "get", lambda job_id: job)
+    recent = {"bedrock": int(time.time()) - 10}
+    monkeypatch.setattr(control, "last_wakeup", lambda protocol: recent.get(protocol))
+
+    assert submit_job.submit(JOB_ID).interval_seconds == 60 + 8 * 6
+    recent.clear()
+    assert submit_job.submit(JOB_ID).interval_seconds == 15
 
 
 def test_the_template_refuses_a_value_the_functions_would_refuse_at_deploy_time() -> None:

@@ -189,6 +189,7 @@ def test_a_step_that_meets_a_misshaped_secret_fails_the_job_with_a_fixed_message
     # Given the submit step and a provider secret of the wrong shape
     monkeypatch.setattr(aws, "secrets_provider", lambda: FakeSecrets(f'{{"key": "{FAKE_KEY}"}}'))
     monkeypatch.setattr(steps.submit_job.jobs, "get", lambda job_id: make_job())
+    monkeypatch.setattr(steps.submit_job.control, "last_wakeup", lambda protocol: None)
 
     # When the step runs, it fails with an error whose text (the Lambda's errorMessage, which
     # Step Functions records as the Cause) holds no key

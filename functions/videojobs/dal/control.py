@@ -1,14 +1,17 @@
-"""The control table: the concurrency semaphore (global and per tenant) and webhook
-de-duplication records.
+"""The control table: the concurrency semaphore (global and per tenant) with the line of
+jobs parked for a slot, webhook de-duplication records, and when each protocol's wake-up
+events last arrived.
 
-Both are made of conditional writes, so a retried Lambda or a repeated webhook is harmless.
-The semaphore is acquired by the state machine itself (a direct DynamoDB integration in
-infra/statemachine/video_job.asl.json); this module releases it and reads it.
+All of it is made of conditional writes, so a retried Lambda or a repeated webhook is
+harmless. The semaphore is acquired by the state machine itself (a direct DynamoDB
+integration in infra/statemachine/video_job.asl.json); this module releases it, reads it,
+keeps the line and grants freed slots to the jobs in it.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +25,16 @@ SEMAPHORE_KEY = "semaphore#jobs"
 # with jobs in flight, ``tenant#<tenant_id>``, which AcquireSlot checks against
 # MaxJobsPerTenant in the same conditional update.
 TENANT_HOLDERS_PREFIX = "tenant#"
+# The line: one attribute per job parked for a slot, ``waiter#<job_id>`` = {"arrival": the
+# job's created_key, "tenant": its tenant}, on the same item, so that joining the line and
+# granting a slot are each one conditional write on one item and never miss each other.
+WAITER_PREFIX = "waiter#"
+# Jobs granted a slot whose wake-up (SendTaskSuccess) has not been confirmed yet: a waker whose
+# token turns out stale gives the slot back only while the job is still listed here.
+WOKEN = "woken"
+# How many times a read-then-conditional-write of the semaphore is tried when other writers
+# keep changing it first.
+_ATTEMPTS = 25
 
 
 def _table() -> Any:
@@ -37,6 +50,34 @@ def tenant_holders_attribute(tenant_id: str) -> str:
     return f"{TENANT_HOLDERS_PREFIX}{tenant_id}"
 
 
+def waiter_attribute(job_id: str) -> str:
+    """The semaphore's attribute that holds one job's place in the line."""
+    return f"{WAITER_PREFIX}{job_id}"
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """A job parked for a slot."""
+
+    job_id: str
+    tenant_id: str
+    arrival: str
+
+
+def _waiters(item: dict[str, Any]) -> list[Waiter]:
+    """The line, oldest first (by the job's created_key, which is its arrival)."""
+    line = [
+        Waiter(
+            job_id=name[len(WAITER_PREFIX) :],
+            tenant_id=str(value["tenant"]),
+            arrival=str(value["arrival"]),
+        )
+        for name, value in item.items()
+        if name.startswith(WAITER_PREFIX) and isinstance(value, dict)
+    ]
+    return sorted(line, key=lambda w: (w.arrival, w.job_id))
+
+
 def release_slot(holder: str) -> bool:
     """Give back ``holder``'s slot, and its place in its tenant's count with it. True if it
     held one; False if it was already released (or never held one).
@@ -45,7 +86,22 @@ def release_slot(holder: str) -> bool:
     existed is in none). Both sets shrink in one conditional update, so a second release, or
     one racing it, changes nothing; DynamoDB drops a set once it is empty.
     """
+    return _release_from(holder, _semaphore(), confirmed=True)
+
+
+def release_unconfirmed(holder: str) -> bool:
+    """Give back a slot that was granted to ``holder`` but whose wake-up failed (stale task
+    token). True if released; False once the holder has confirmed it (it holds the slot and
+    runs) or it was already released."""
     item = _semaphore()
+    if holder not in item.get(WOKEN, set()):
+        return False
+    return _release_from(holder, item, confirmed=False)
+
+
+def _release_from(holder: str, item: dict[str, Any], *, confirmed: bool) -> bool:
+    """The release of :func:`release_slot` from an item already read; with
+    ``confirmed=False`` only while the holder is still in ``woken``."""
     if holder not in item.get("holders", set()):
         return False
     tenant_sets = [
@@ -53,8 +109,10 @@ def release_slot(holder: str) -> bool:
         for name, value in item.items()
         if name.startswith(TENANT_HOLDERS_PREFIX) and isinstance(value, set) and holder in value
     ]
-    update = "SET in_flight = in_flight - :one DELETE holders :holder"
+    update = "SET in_flight = in_flight - :one DELETE holders :holder, woken :holder"
     condition = "contains(holders, :name)"
+    if not confirmed:
+        condition += " AND contains(woken, :name)"
     names: dict[str, str] = {}
     for index, name in enumerate(tenant_sets):
         update += f", #t{index} :holder"
@@ -73,6 +131,118 @@ def release_slot(holder: str) -> bool:
             return False
         raise
     return True
+
+
+def join_line(job_id: str, tenant_id: str, arrival: str) -> bool:
+    """Put a job in the line for a slot (keeping its place if it is already there).
+
+    True when the job turns out to hold a slot already (an earlier AcquireSlot took it, or a
+    slot was granted to it while its previous wait timed out): its place in the line is then
+    dropped and the grant confirmed, and the job should go on at once.
+    """
+    names = {"#w": waiter_attribute(job_id)}
+    for _ in range(_ATTEMPTS):
+        try:
+            _table().update_item(
+                Key={"pk": SEMAPHORE_KEY},
+                UpdateExpression="SET #w = if_not_exists(#w, :entry)",
+                ConditionExpression="NOT contains(holders, :name)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":entry": {"arrival": arrival, "tenant": tenant_id},
+                    ":name": job_id,
+                },
+            )
+            return False
+        except ClientError as exc:
+            if not conditional_failed(exc):
+                raise
+        try:
+            _table().update_item(
+                Key={"pk": SEMAPHORE_KEY},
+                UpdateExpression="REMOVE #w DELETE woken :holder",
+                ConditionExpression="contains(holders, :name)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":holder": {job_id}, ":name": job_id},
+            )
+            return True
+        except ClientError as exc:
+            if not conditional_failed(exc):
+                raise
+        # Released between the two writes: join the line after all.
+    raise RuntimeError(f"the semaphore kept changing while {job_id} joined the line")
+
+
+def leave_line(job_id: str) -> None:
+    """Take a job out of the line (it ended, or no longer needs a slot); a no-op if absent."""
+    _table().update_item(
+        Key={"pk": SEMAPHORE_KEY},
+        UpdateExpression="REMOVE #w",
+        ExpressionAttributeNames={"#w": waiter_attribute(job_id)},
+    )
+
+
+def grant_next(limit: int, tenant_limit: int) -> Waiter | None:
+    """Grant one free slot to the oldest job in the line whose tenant is under its cap.
+
+    One conditional write takes the job out of the line and makes it a holder (and puts it in
+    ``woken`` until it confirms), conditional on the slot still being free, the tenant still
+    under its cap and the job still in line: two granters never give the same slot or the
+    same job twice. None when no slot is free or nobody in the line may take one. Waiters that
+    already hold a slot are dropped from the line on the way.
+    """
+    for _ in range(_ATTEMPTS):
+        item = _semaphore()
+        holders = item.get("holders", set())
+        if int(item.get("in_flight", 0)) >= limit:
+            return None
+        chosen = None
+        for waiter in _waiters(item):
+            if waiter.job_id in holders:
+                leave_line(waiter.job_id)
+                continue
+            tenant_set = item.get(tenant_holders_attribute(waiter.tenant_id), set())
+            if len(tenant_set) < tenant_limit:
+                chosen = waiter
+                break
+        if chosen is None:
+            return None
+        try:
+            _table().update_item(
+                Key={"pk": SEMAPHORE_KEY},
+                UpdateExpression=(
+                    "SET in_flight = if_not_exists(in_flight, :zero) + :one "
+                    "ADD holders :holder, #tenant :holder, woken :holder REMOVE #w"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(#w) AND NOT contains(holders, :name) "
+                    "AND (attribute_not_exists(in_flight) OR in_flight < :limit) "
+                    "AND (attribute_not_exists(#tenant) OR size(#tenant) < :tenant_limit)"
+                ),
+                ExpressionAttributeNames={
+                    "#w": waiter_attribute(chosen.job_id),
+                    "#tenant": tenant_holders_attribute(chosen.tenant_id),
+                },
+                ExpressionAttributeValues={
+                    ":zero": 0,
+                    ":one": 1,
+                    ":holder": {chosen.job_id},
+                    ":name": chosen.job_id,
+                    ":limit": limit,
+                    ":tenant_limit": tenant_limit,
+                },
+            )
+        except ClientError as exc:
+            if conditional_failed(exc):
+                continue  # someone else changed the item first: read it again
+            raise
+        return chosen
+    raise RuntimeError("the semaphore kept changing while a slot was granted")
+
+
+def line() -> list[Waiter]:
+    """The jobs parked for a slot, oldest first."""
+    return _waiters(_semaphore())
 
 
 def slot_holders() -> set[str]:
@@ -124,3 +294,20 @@ def remember_webhook(webhook_id: str, keep_hours: int) -> bool:
 def forget_webhook(webhook_id: str) -> None:
     """Drop a dedupe record so the sender's retry is processed (used when processing failed)."""
     _table().delete_item(Key={"pk": f"webhook#{webhook_id}"})
+
+
+# When a protocol's wake-up events (provider webhooks, Bedrock output events) last arrived:
+# item ``wakeups#<protocol>``, attribute ``at`` (epoch seconds).
+WAKEUPS_PREFIX = "wakeups#"
+
+
+def record_wakeup(protocol: str) -> None:
+    """Note that a verified wake-up event of ``protocol`` arrived now (last writer wins)."""
+    _table().put_item(Item={"pk": f"{WAKEUPS_PREFIX}{protocol}", "at": int(time.time())})
+
+
+def last_wakeup(protocol: str) -> int | None:
+    """When the last wake-up event of ``protocol`` arrived (epoch seconds), or None if never."""
+    item = _table().get_item(Key={"pk": f"{WAKEUPS_PREFIX}{protocol}"}).get("Item") or {}
+    at = item.get("at")
+    return int(at) if at is not None else None

@@ -416,7 +416,7 @@ def transition(
     sets = {"status": to.value, "updated_at": _now(), **(fields or {})}
     if to in TERMINAL:
         # An ended job leaves the queue, whatever ended it.
-        removes = [*removes, "waiting"]
+        removes = [*removes, "waiting", "slot_token"]
     try:
         return _update(job_id, sets, condition, values, names, removes)
     except ClientError as exc:
@@ -620,6 +620,33 @@ def store_task_token(job_id: str, task_token: str) -> Job:
         if conditional_failed(exc):
             raise StaleTransitionError(f"job {job_id} is already finished") from exc
         raise
+
+
+def store_slot_token(job_id: str, task_token: str) -> str:
+    """Remember the token that wakes a job parked for a concurrency slot (``slot_token``);
+    returns the job's ``created_key``, its place in the line. Refused unless still queued."""
+    condition, names, values = _status_in([JobStatus.QUEUED])
+    try:
+        job = _update(
+            job_id, {"slot_token": task_token, "updated_at": _now()}, condition, values, names
+        )
+    except ClientError as exc:
+        if conditional_failed(exc):
+            raise StaleTransitionError(f"job {job_id} no longer waits for a slot") from exc
+        raise
+    return created_key(job)
+
+
+def slot_token(job_id: str) -> str | None:
+    """The token of the job's latest wait for a slot (consistent read), if it ever parked."""
+    item = (
+        _table()
+        .get_item(Key={"job_id": job_id}, ProjectionExpression="slot_token", ConsistentRead=True)
+        .get("Item")
+        or {}
+    )
+    token = item.get("slot_token")
+    return str(token) if token is not None else None
 
 
 def record_assets(job_id: str, assets: Mapping[ContentVariant, StoredAsset]) -> Job:

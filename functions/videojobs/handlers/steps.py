@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from videojobs.logic import apply_provider_status, finalize_job, store_assets, submit_job
+from videojobs.logic import apply_provider_status, finalize_job, slots, store_assets, submit_job
 from videojobs.observability import logger, metrics
 from videojobs.tracing import annotate, tracer
 
@@ -37,7 +37,14 @@ def submit(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def await_completion(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    woke = apply_provider_status.park(_job_id(event), str(event["task_token"]))
+    """Both parked waits of the workflow: ParkForSlot (``wait_for`` = ``slot``) and
+    AwaitCompletion (the provider's answer)."""
+    job_id = _job_id(event)
+    token = str(event["task_token"])
+    if event.get("wait_for") == "slot":
+        woke = slots.park(job_id, str(event["tenant_id"]), token)
+    else:
+        woke = apply_provider_status.park(job_id, token)
     return {"parked": True, "woke_itself": woke}
 
 

@@ -9,7 +9,7 @@ import math
 from typing import TYPE_CHECKING
 
 from videojobs import workflow
-from videojobs.dal import jobs
+from videojobs.dal import control, jobs
 from videojobs.models.errors import (
     JobCancelledError,
     ProviderError,
@@ -52,6 +52,9 @@ def apply_webhook(event: ProviderEvent) -> str:
     Returns what happened: ``woken``, ``recorded`` (no parked workflow right now: the next
     status check or park picks it up) or ``unknown_video``.
     """
+    # A verified webhook, whoever's video it is about: the provider sends them, so the next
+    # jobs may trust the webhook and check late (see submit_job.first_check_seconds).
+    control.record_wakeup("openai")
     job = jobs.find_by_provider_id(event.data.id)
     if job is None:
         return "unknown_video"
@@ -221,6 +224,8 @@ def apply_bedrock_output(key: str) -> str:
     if len(parts) != 4 or f"{parts[0]}/" != assets.BEDROCK_PREFIX or parts[3] != OUTPUT_FILE:
         return "ignored"
     job_id, invocation = parts[1], parts[2]
+    # Bedrock's output events reach us: the next Bedrock jobs may trust them and check late.
+    control.record_wakeup("bedrock")
     try:
         job = jobs.get(job_id)
     except JobNotFoundError:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 from videojobs import eventbus, workflow
-from videojobs.dal import control, jobs
-from videojobs.logic import costs
+from videojobs.dal import jobs
+from videojobs.logic import costs, slots
 from videojobs.logic.batch_completion import on_job_terminal
 from videojobs.logic.finalize_job import settle
 from videojobs.models.errors import ProviderError, StaleTransitionError
@@ -90,8 +90,9 @@ def cancel_job(tenant_id: str, job_id: str, *, reason: str = CANCELLED_BY_CALLER
     # A submit in flight finds the job cancelled and deletes the video it created itself.
     workflow.stop(job_id, reason)
     _delete_provider_video(job)
-    # The reaper also releases it when the ABORTED event arrives; releasing is idempotent.
-    control.release_slot(job_id)
+    # The reaper also releases it when the ABORTED event arrives; releasing is idempotent. A
+    # job cancelled while parked for a slot leaves the line; a freed slot goes to the next.
+    slots.free(job_id)
     job = costs.settle_cost(job)
     metrics.add_metric(name="JobsCancelled", unit="Count", value=1)
     eventbus.publish_job_event(job, "video.cancelled")

@@ -10,7 +10,7 @@ from typing import Any
 
 from videojobs import eventbus
 from videojobs.dal import control, jobs
-from videojobs.logic import costs
+from videojobs.logic import costs, slots
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.models.provider_types import protocol_of
@@ -165,8 +165,8 @@ def _on_job_terminal(job: Job) -> None:
 
 
 def _release(job_id: str) -> None:
-    if control.release_slot(job_id):
-        logger.info("slot released", extra={"job_id": job_id})
+    # The freed slot goes straight to the oldest job parked for one.
+    slots.free(job_id)
 
 
 def settle(job: Job) -> Job:

@@ -9,7 +9,7 @@ from typing import cast
 
 from pydantic import BaseModel
 
-from videojobs.dal import jobs
+from videojobs.dal import control, jobs
 from videojobs.logic.provider_access import get_bedrock, get_provider
 from videojobs.models.bedrock import BedrockVideoRequest, FirstFrame
 from videojobs.models.errors import (
@@ -125,6 +125,25 @@ def _create(provider: VideoProvider, job: Job) -> ProviderVideo:
     )
 
 
+def first_check_seconds(job: Job) -> int:
+    """When the workflow first checks the job's status itself, in seconds after submission.
+
+    While the job's protocol has sent wake-up events lately (webhooks, Bedrock's output
+    events), the check is a safety net for a lost one: it comes once a clip like this one is
+    normally done (``FirstStatusCheckSeconds``). A protocol that has sent none for
+    ``wakeup_trust_seconds``, or never, is not waited on: the first check comes at
+    ``PollIntervalSeconds`` and the checks back off from there.
+    """
+    settings = get_settings()
+    last = control.last_wakeup(protocol_of(job.request.model))
+    if last is None or time.time() - last > settings.wakeup_trust_seconds:
+        return settings.poll_interval_seconds
+    return max(
+        settings.poll_interval_seconds,
+        settings.first_status_check(job.request.model, int(job.request.seconds)),
+    )
+
+
 def submit(job_id: str) -> StepOutcome:
     """Create the provider video for ``job_id`` unless it already has one.
 
@@ -133,19 +152,13 @@ def submit(job_id: str) -> StepOutcome:
     provider's code and message and re-raised: the state machine's fail path fails the job
     with them.
     """
-    settings = get_settings()
 
     def held_back(wait: float) -> None:
         jobs.record_throttle(job_id, int(time.time() + math.ceil(wait)))
 
     job = jobs.get(job_id)
     _ensure_waiting(job)
-    # The first status check is a safety net for a lost webhook: it comes once a clip like this
-    # one is normally done, not while the provider is still surely working on it.
-    interval = max(
-        settings.poll_interval_seconds,
-        settings.first_status_check(job.request.model, int(job.request.seconds)),
-    )
+    interval = first_check_seconds(job)
     if job.provider_video_id:
         return StepOutcome(
             outcome="submitted",

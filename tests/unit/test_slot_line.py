@@ -1,0 +1,201 @@
+"""The line for a concurrency slot, on the real semaphore item (moto): a job that finds no slot
+parks, a freed slot goes to the oldest job in line whose tenant is under its cap, and neither a
+race between parking and freeing nor a stale task token loses or leaks a slot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from job_factory import NOW, make_job
+
+from videojobs import workflow
+from videojobs.dal import control, jobs
+from videojobs.logic import slots
+from videojobs.models.errors import JobCancelledError
+from videojobs.models.job import JobStatus
+from videojobs.settings import get_settings
+
+CONTROL_TABLE = "videojobs-control-unit"
+
+
+@dataclass
+class Wakes:
+    """SendTaskSuccess as the workflow sees it: live tokens wake, stale ones answer False."""
+
+    stale: set[str] = field(default_factory=set)
+    woken: list[str] = field(default_factory=list)
+
+    def wake(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.stale:
+            return False
+        self.woken.append(token)
+        return True
+
+
+@pytest.fixture
+def line(jobs_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wakes]:
+    """Two slots, at most one per tenant; the control table beside the jobs table."""
+    monkeypatch.setenv("CONTROL_TABLE", CONTROL_TABLE)
+    monkeypatch.setenv("MAX_CONCURRENT_JOBS", "2")
+    monkeypatch.setenv("MAX_JOBS_PER_TENANT", "1")
+    get_settings.cache_clear()
+    boto3.client("dynamodb").create_table(
+        TableName=CONTROL_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    wakes = Wakes()
+    monkeypatch.setattr(workflow, "wake", wakes.wake)
+    yield wakes
+    get_settings.cache_clear()
+
+
+def queued_job(job_id: str, tenant: str, age: int) -> str:
+    """A queued job created ``age`` seconds before the others (older = earlier in line)."""
+    jobs.create(make_job(job_id=job_id, tenant_id=tenant, created_at=NOW - age))
+    return job_id
+
+
+def acquire(job_id: str, tenant: str) -> None:
+    """What the state machine's AcquireSlot writes when it succeeds."""
+    boto3.resource("dynamodb").Table(CONTROL_TABLE).update_item(
+        Key={"pk": control.SEMAPHORE_KEY},
+        UpdateExpression="SET in_flight = if_not_exists(in_flight, :zero) + :one "
+        "ADD holders :h, #t :h",
+        ExpressionAttributeNames={"#t": control.tenant_holders_attribute(tenant)},
+        ExpressionAttributeValues={":zero": 0, ":one": 1, ":h": {job_id}},
+    )
+
+
+def semaphore() -> dict[str, Any]:
+    table = boto3.resource("dynamodb").Table(CONTROL_TABLE)
+    return dict(table.get_item(Key={"pk": control.SEMAPHORE_KEY}).get("Item") or {})
+
+
+def test_a_freed_slot_goes_to_the_oldest_parked_job_which_is_woken(line: Wakes) -> None:
+    # Given both slots taken and two jobs of other tenants parked, the younger first
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    assert slots.park(queued_job("young", "c", age=1), "c", "token-young") is False
+    assert slots.park(queued_job("old", "d", age=5), "d", "token-old") is False
+    assert line.woken == []
+    # When one slot is freed
+    assert slots.free("run-a") is True
+    # Then the older job holds it and was woken; the younger still waits in line
+    assert line.woken == ["token-old"]
+    item = semaphore()
+    assert item["holders"] == {"run-b", "old"}
+    assert int(item["in_flight"]) == 2
+    assert [w.job_id for w in control.line()] == ["young"]
+
+
+def test_a_job_whose_tenant_is_at_its_cap_is_passed_over_not_dropped(line: Wakes) -> None:
+    # Given tenant a holding its one slot, with an older job of its own in line
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park(queued_job("a-2", "a", age=9), "a", "token-a-2")
+    slots.park(queued_job("c-1", "c", age=1), "c", "token-c-1")
+    # When tenant b's job ends, freeing a slot tenant a may not take
+    slots.free("run-b")
+    # Then tenant c's younger job gets it, and a's job keeps its place
+    assert line.woken == ["token-c-1"]
+    assert [w.job_id for w in control.line()] == ["a-2"]
+    # And when a's own job ends, a's waiting job gets that slot
+    slots.free("run-a")
+    assert line.woken == ["token-c-1", "token-a-2"]
+    assert semaphore()["holders"] == {"c-1", "a-2"}
+
+
+def test_a_job_parking_just_as_the_last_slot_frees_wakes_itself(line: Wakes) -> None:
+    # Given a job whose AcquireSlot failed while both slots were taken
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    late = queued_job("late", "c", age=0)
+    # When a slot is freed before it parks (nobody is in line to hand it to)
+    assert slots.free("run-a") is True
+    assert line.woken == []
+    # Then parking finds the free slot and wakes the job itself, holding it
+    assert slots.park(late, "c", "token-late") is True
+    assert line.woken == ["token-late"]
+    assert "late" in semaphore()["holders"]
+    assert control.line() == []
+
+
+def test_a_job_that_already_holds_a_slot_goes_on_without_joining_the_line(line: Wakes) -> None:
+    # Given an AcquireSlot that took the slot but whose answer was lost (its retry was refused)
+    acquire("dup", "a")
+    queued_job("dup", "a", age=0)
+    # When the job parks
+    woke = slots.park("dup", "a", "token-dup")
+    # Then it wakes itself at once, still holding exactly one slot
+    assert woke is True and line.woken == ["token-dup"]
+    item = semaphore()
+    assert item["holders"] == {"dup"} and int(item["in_flight"]) == 1
+    assert control.line() == []
+
+
+def test_a_stale_token_gives_the_slot_back_and_it_goes_to_the_next_job(line: Wakes) -> None:
+    # Given two parked jobs, the older one's wait already over (its token is stale)
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park(queued_job("gone", "c", age=9), "c", "token-gone")
+    slots.park(queued_job("next", "d", age=1), "d", "token-next")
+    line.stale.add("token-gone")
+    # When a slot is freed
+    slots.free("run-a")
+    # Then the slot did not stay with the job that could not be woken: the next job has it
+    item = semaphore()
+    assert item["holders"] == {"run-b", "next"}
+    assert int(item["in_flight"]) == 2
+    assert line.woken == ["token-next"]
+    assert "gone" not in item.get(control.WOKEN, set())
+
+
+def test_a_job_that_confirmed_its_slot_keeps_it_despite_a_stale_first_token(line: Wakes) -> None:
+    # Given a job granted a slot whose first wait had timed out, and which parked again
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park(queued_job("slow", "c", age=9), "c", "token-1")
+    line.stale.add("token-1")
+    assert control.grant_next(limit=3, tenant_limit=1) is not None  # a third slot appears
+    # When its second park confirms the slot before the granter learns the token was stale
+    assert slots.park("slow", "c", "token-2") is True
+    # Then the granter's late give-back changes nothing: the job keeps its slot
+    assert control.release_unconfirmed("slow") is False
+    assert "slow" in semaphore()["holders"]
+    assert line.woken == ["token-2"]
+
+
+def test_a_job_cancelled_while_parked_leaves_the_line(line: Wakes) -> None:
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park(queued_job("cancelled", "c", age=5), "c", "token-c")
+    jobs.transition("cancelled", JobStatus.CANCELLED, allowed_from=[JobStatus.QUEUED])
+    # When its cancel gives back what it holds
+    assert slots.free("cancelled") is False
+    # Then it is out of the line, and a freed slot wakes nobody for it
+    assert control.line() == []
+    slots.free("run-a")
+    assert line.woken == []
+    assert int(semaphore()["in_flight"]) == 1
+
+
+def test_a_job_that_ended_cannot_park(line: Wakes) -> None:
+    queued_job("ended", "a", age=0)
+    jobs.transition("ended", JobStatus.CANCELLED, allowed_from=[JobStatus.QUEUED])
+    with pytest.raises(JobCancelledError):
+        slots.park("ended", "a", "token-ended")
+    assert control.line() == []
+
+
+def test_releasing_twice_frees_one_slot(line: Wakes) -> None:
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    assert slots.free("run-a") is True
+    assert slots.free("run-a") is False
+    assert int(semaphore()["in_flight"]) == 1
