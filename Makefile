@@ -11,8 +11,9 @@ PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.0/bin/python3) 
 # Scanners with dependency pins of their own, each in its own venv.
 CHECKOV_VENV ?= .venv-checkov
 SAM_VENV ?= .venv-sam
+LOCK_VENV ?= .venv-lock
 
-.PHONY: install browser demo test test-runtime lint typecheck bench clean checkov validate iam-unused
+.PHONY: install browser demo test test-runtime lint typecheck bench clean checkov validate iam-unused lock
 
 install: $(STAMP)
 
@@ -81,6 +82,22 @@ $(SAM_VENV)/.installed:
 validate: $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
 
+# functions/requirements.txt, what `sam build` installs into every function: [project.dependencies]
+# resolved on python3.13 (the functions' runtime) and pinned with the hash of every file of each
+# pinned release, the manylinux aarch64 wheels among them. pip-compile resolves for the machine
+# it runs on: no dependency has a platform marker, which tests/unit/test_lambda_requirements.py
+# checks. Run after changing [project.dependencies], or to take newer releases.
+$(LOCK_VENV)/.installed:
+	@test -n "$(PYTHON313)" || { echo "python3.13 (the functions' runtime) was not found: install it (pyenv install 3.13.0) or set PYTHON313=/path/to/python3.13" >&2; exit 1; }
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON313) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.5,<8'
+	touch $@
+
+lock: $(LOCK_VENV)/.installed
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --upgrade \
+		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file functions/requirements.txt pyproject.toml
+
 typecheck: install
 	$(VENV)/bin/mypy
 
@@ -96,4 +113,4 @@ bench: install
 	$(PY) bench/download.py
 
 clean:
-	rm -rf $(VENV) $(VENV313) $(CHECKOV_VENV) $(SAM_VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) $(CHECKOV_VENV) $(SAM_VENV) $(LOCK_VENV) .local .pytest_cache .mypy_cache .ruff_cache

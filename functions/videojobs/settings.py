@@ -2,6 +2,9 @@
 
 Values come from the Lambda environment that template.yaml sets; nothing reads ``os.environ``
 at import time. Secrets are not settings: they come from Secrets Manager (see ``credentials.py``).
+A setting that names one of the stack's resources has no default: a function deployed without
+it fails where it first needs it (:class:`SettingMissingError`), never by calling a resource of
+some other name. The local stack injects its own settings; template.yaml declares none of them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 import math
 import os
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
 
@@ -18,18 +21,57 @@ _Seconds = Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)]
 FirstCheckTable = dict[str, tuple[_Seconds, _Seconds]]
 
 
+class SettingMissingError(RuntimeError):
+    """A setting that names one of the stack's resources is not in the environment."""
+
+
+class _ResourceName:
+    """A setting that names one of the stack's resources: read from ``variable``, no default."""
+
+    def __init__(self, variable: str) -> None:
+        self.variable = variable
+
+    @overload
+    def __get__(self, instance: None, owner: type[Settings]) -> _ResourceName: ...
+
+    @overload
+    def __get__(self, instance: Settings, owner: type[Settings]) -> str: ...
+
+    def __get__(self, instance: Settings | None, owner: type[Settings]) -> _ResourceName | str:
+        if instance is None:
+            return self
+        value = instance.resource_names.get(self.variable, "").strip()
+        if not value:
+            raise SettingMissingError(
+                f"{self.variable}, which names one of the stack's resources, is not set"
+            )
+        return value
+
+
 class Settings(BaseModel):
     """The functions' configuration, validated once per cold start."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        frozen=True, populate_by_name=True, extra="ignore", ignored_types=(_ResourceName,)
+    )
 
-    jobs_table: str = Field("videojobs-jobs", alias="JOBS_TABLE")
-    control_table: str = Field("videojobs-control", alias="CONTROL_TABLE")
-    api_keys_table: str = Field("videojobs-api-keys", alias="API_KEYS_TABLE")
-    tenants_table: str = Field("videojobs-tenants", alias="TENANTS_TABLE")
-    batches_table: str = Field("videojobs-batches", alias="BATCHES_TABLE")
-    idempotency_table: str = Field("videojobs-idempotency", alias="IDEMPOTENCY_TABLE")
-    callbacks_queue_url: str = Field("", alias="CALLBACKS_QUEUE_URL")
+    resource_names: dict[str, str] = Field(default_factory=dict)
+    """The resource-naming variables that are set, by name; read through the attributes below."""
+    jobs_table = _ResourceName("JOBS_TABLE")
+    control_table = _ResourceName("CONTROL_TABLE")
+    api_keys_table = _ResourceName("API_KEYS_TABLE")
+    tenants_table = _ResourceName("TENANTS_TABLE")
+    batches_table = _ResourceName("BATCHES_TABLE")
+    idempotency_table = _ResourceName("IDEMPOTENCY_TABLE")
+    callbacks_queue_url = _ResourceName("CALLBACKS_QUEUE_URL")
+    bucket = _ResourceName("ASSETS_BUCKET")
+    state_machine_arn = _ResourceName("STATE_MACHINE_ARN")
+    event_bus_name = _ResourceName("EVENT_BUS_NAME")
+    provider_api_key_secret_id = _ResourceName("PROVIDER_API_KEY_SECRET_ID")
+    provider_webhook_secret_id = _ResourceName("PROVIDER_WEBHOOK_SECRET_ID")
+    callback_secret_key_id = _ResourceName("CALLBACK_SECRET_KEY_ID")
+    """The KMS key that encrypts tenants' callback secrets (set for the operator's tools only:
+    a function decrypts with the key its ciphertext names)."""
     prompt_max_chars: int = Field(4000, ge=1, alias="PROMPT_MAX_CHARS")
     pre_submit_moderation: bool = Field(False, alias="PRE_SUBMIT_MODERATION")
     callback_retry_hours: int = Field(26, ge=24, alias="CALLBACK_RETRY_HOURS")
@@ -58,20 +100,9 @@ class Settings(BaseModel):
     purged (the jobs table's TTL)."""
     intake_max_file_bytes: int = Field(5 * 1024 * 1024, ge=1, alias="INTAKE_MAX_FILE_BYTES")
     intake_max_lines: int = Field(500, ge=1, alias="INTAKE_MAX_LINES")
-    bucket: str = Field("videojobs-assets", alias="ASSETS_BUCKET")
-    state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
-    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     event_source: str = Field("videojobs", alias="EVENT_SOURCE")
-    provider_api_key_secret_id: str = Field(
-        "videojobs/provider-api-key", alias="PROVIDER_API_KEY_SECRET_ID"
-    )
-    provider_webhook_secret_id: str = Field(
-        "videojobs/provider-webhook", alias="PROVIDER_WEBHOOK_SECRET_ID"
-    )
     provider_base_url: str = Field("", alias="PROVIDER_BASE_URL")
     """https outside the local stack (checked below); empty when no provider is configured."""
-    callback_secret_key_id: str = Field("", alias="CALLBACK_SECRET_KEY_ID")
-    """The KMS key that encrypts tenants' callback secrets (set for the operator's tools)."""
     provider_auth_style: Literal["bearer", "api-key"] = Field("bearer", alias="PROVIDER_AUTH_STYLE")
     nova_reel_region: str = Field("", alias="NOVA_REEL_REGION")
     """Where Amazon Nova Reel is called through Bedrock; empty: not served."""
@@ -99,6 +130,19 @@ class Settings(BaseModel):
     secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
     webhook_dedupe_hours: int = Field(96, ge=72, alias="WEBHOOK_DEDUPE_HOURS")
     local_mode: bool = Field(False, alias="VIDEOJOBS_LOCAL_MODE")
+    """Set by the local stack alone (template.yaml has no such parameter): lets the provider
+    and callbacks use plain http to loopback addresses."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_resource_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        variables = [
+            value.variable for value in vars(cls).values() if isinstance(value, _ResourceName)
+        ]
+        named = {name: str(data[name]) for name in variables if data.get(name) is not None}
+        return {**data, "resource_names": named}
 
     def served_models(self) -> tuple[str, ...]:
         """The models this deployment serves, in catalogue order."""

@@ -152,6 +152,16 @@ def test_a_campaign_renders_each_preset(api: httpx.Client) -> None:
     assert wait_for_batch(api, batch["id"])["counts"]["completed"] == 2
 
 
+def test_the_fields_of_other_shapes_sent_as_null_are_accepted(api: httpx.Client) -> None:
+    # Given a list of requests beside the other shapes' fields, null (as the document allows)
+    body = {"requests": [{"prompt": "a paper boat"}], "brief": None, "presets": None, "n": None}
+    # When it is submitted
+    batch = submit_batch(api, body)
+    # Then it is the one-job batch its requests describe
+    assert len(batch["job_ids"]) == 1
+    assert api.get(f"/videos/{batch['job_ids'][0]}").json()["prompt"] == "a paper boat"
+
+
 def test_another_tenants_batch_is_not_found(service: LocalVideojobs, api: httpx.Client) -> None:
     # Given a batch of the seeded tenant
     batch = submit_batch(api, {"prompt": "a quiet harbour", "n": 2})

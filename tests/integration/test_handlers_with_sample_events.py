@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 WEBHOOK_SECRET = standard_webhooks.generate_secret()
 PARAMETERS = (
-    "ProviderBaseUrl=http://127.0.0.1:9/v1 LocalMode=true "
+    "ProviderBaseUrl=http://127.0.0.1:9/v1 "
     # One slot, taken by SLOT_BLOCKER: executions wait for it instead of calling the provider.
     f"MaxConcurrentJobs=1 SlotWaitSeconds=60 {API_LIMITS_OFF}"
 )
@@ -75,6 +75,8 @@ def local() -> Iterator[LocalStack]:
     with LocalStack(
         ROOT / "template.yaml",
         parameter_overrides=PARAMETERS,
+        # The provider is plain http on loopback: only the local stack's own setting allows it.
+        function_environment={"VIDEOJOBS_LOCAL_MODE": "true"},
         secret_values={
             "ProviderApiKeySecret": json.dumps({"provider_api_key": "sk-never-used"}),
             "ProviderWebhookSecret": json.dumps({"provider_webhook_secret": WEBHOOK_SECRET}),

@@ -84,6 +84,37 @@ def jobs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
 
 
+# What template.yaml sets on every function, named as a test's own moto resources may be. The
+# functions have no defaults for these: each test runs with all of them set, and a test that
+# creates a resource sets the variable to that resource's name.
+RESOURCE_NAMES = {
+    "JOBS_TABLE": "videojobs-jobs",
+    "CONTROL_TABLE": "videojobs-control",
+    "API_KEYS_TABLE": "videojobs-api-keys",
+    "TENANTS_TABLE": "videojobs-tenants",
+    "BATCHES_TABLE": "videojobs-batches",
+    "IDEMPOTENCY_TABLE": "videojobs-idempotency",
+    "CALLBACKS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/videojobs-callbacks",
+    "ASSETS_BUCKET": "videojobs-assets",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:videojobs-video-job",
+    "EVENT_BUS_NAME": "default",
+    "PROVIDER_API_KEY_SECRET_ID": "videojobs/provider-api-key",
+    "PROVIDER_WEBHOOK_SECRET_ID": "videojobs/provider-webhook",
+}
+
+
+@pytest.fixture(autouse=True)
+def resource_names(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every resource-naming setting the functions read is set, as in a deployed function."""
+    from videojobs.settings import get_settings
+
+    for name, value in RESOURCE_NAMES.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def provider_configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An OpenAI Videos provider is configured, so the sora-2 models are served (a deployment

@@ -200,6 +200,23 @@ def test_malformed_batches_are_refused_with_the_param(raw: dict[str, Any], param
     assert refused(raw).param == param
 
 
+@pytest.mark.parametrize(
+    ("raw", "videos"),
+    [
+        ({"requests": [{"prompt": "a red kite"}], "brief": None}, 1),
+        ({"requests": [{"prompt": "a red kite"}], "prompt": None, "n": None, "presets": None}, 1),
+        ({"prompt": "a red kite", "n": 2, "brief": None, "presets": None, "requests": None}, 2),
+        ({"brief": "a red kite", "presets": ["tiktok", "youtube"], "n": None, "prompt": None}, 2),
+    ],
+)
+def test_a_shape_field_sent_as_null_is_one_not_sent(raw: dict[str, Any], videos: int) -> None:
+    # Given a batch with the fields of another shape present but null (the document allows it)
+    # When it is planned
+    plan = plan_batch(raw)
+    # Then it is the batch its non-null fields describe
+    assert [body.prompt for body in plan.bodies] == ["a red kite"] * videos
+
+
 def test_a_body_in_no_known_shape_explains_the_shapes() -> None:
     error = refused({"prompt": "boat"})
     assert error.param is None

@@ -3,7 +3,7 @@
 The RecordFailure step hands the Lambda ``{"Error": <ASL error name>, "Cause": <text>}``; the
 job's ``error`` (what a caller sees on GET /v1/videos/{id} and in ``video.failed``) must carry
 a stable code, a readable message, and honest ``retryable`` / ``billed`` flags. Plain unit
-tests: jobs are built as models, and the provider lookup of ``ProviderVideoFailed`` is a fake.
+tests: jobs are built as models, and the provider lookup of ``ProviderVideoFailedError`` is a fake.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ MAPPED: dict[str, tuple[str, str, bool, bool]] = {
         False,
     ),
     "States.Timeout": ("timeout", "The job ran out of time.", True, False),
-    "ProviderVideoFailed": (
+    "ProviderVideoFailedError": (
         "generation_failed",
         "The provider failed to generate the video.",
         False,
@@ -282,7 +282,10 @@ def test_provider_video_failed_prefers_the_recorded_provider_error(
     # When the workflow's ProviderFailed path is normalised
     reason = normalise(
         failed,
-        {"Error": "ProviderVideoFailed", "Cause": "The provider reported that generation failed."},
+        {
+            "Error": "ProviderVideoFailedError",
+            "Cause": "The provider reported that generation failed.",
+        },
     )
 
     # Then the provider's own code and message win, without asking the provider again
@@ -320,7 +323,10 @@ def test_provider_video_failed_asks_the_provider_when_nothing_was_recorded(
     # When normalised
     reason = normalise(
         job(provider_video_id=PROVIDER_VIDEO_ID),
-        {"Error": "ProviderVideoFailed", "Cause": "The provider reported that generation failed."},
+        {
+            "Error": "ProviderVideoFailedError",
+            "Cause": "The provider reported that generation failed.",
+        },
     )
 
     # Then the reason is the provider's, fetched once
@@ -334,7 +340,9 @@ def test_provider_video_failed_without_a_provider_message_gets_a_readable_one(
 ) -> None:
     provider.video_error = ProviderVideoError(code="internal_error", message="")
 
-    reason = normalise(job(provider_video_id=PROVIDER_VIDEO_ID), {"Error": "ProviderVideoFailed"})
+    reason = normalise(
+        job(provider_video_id=PROVIDER_VIDEO_ID), {"Error": "ProviderVideoFailedError"}
+    )
 
     assert reason == JobError(code="internal_error", message="Generation failed.")
 
@@ -355,7 +363,10 @@ def test_provider_video_failed_falls_back_to_the_mapping(
     # When normalised
     reason = normalise(
         failed,
-        {"Error": "ProviderVideoFailed", "Cause": "The provider reported that generation failed."},
+        {
+            "Error": "ProviderVideoFailedError",
+            "Cause": "The provider reported that generation failed.",
+        },
     )
 
     # Then the mapped reason stands, and the Pass state's canned Cause is not appended

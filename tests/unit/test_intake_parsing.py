@@ -311,15 +311,26 @@ def test_the_object_of_an_object_created_event() -> None:
         1835,
     )
     assert (ref.etag, ref.version_id) == ("b1946ac92492d2347c6235b4d2611184", None)
-    # An emulated event spells it eTag, quoted; a versioned bucket adds version-id
+    # A quoted etag is unquoted; a versioned bucket adds version-id
     event = json.loads(body)
-    event["detail"]["object"] = {"key": "intake/a/b.txt", "eTag": '"abc"', "version-id": "v1"}
+    event["detail"]["object"] = {"key": "intake/a/b.txt", "etag": '"abc"', "version-id": "v1"}
     ref = parse_object_created(json.dumps(event))
     assert ref is not None and (ref.etag, ref.version_id, ref.size) == ("abc", "v1", None)
     # ... and "null" is the version of an unversioned bucket's object: nothing to pin
     event["detail"]["object"]["version-id"] = "null"
     ref = parse_object_created(json.dumps(event))
     assert ref is not None and ref.version_id is None
+
+
+def test_the_etag_is_read_as_s3_spells_it_only() -> None:
+    # moto's events say "eTag": the local stack respells them before they reach the function
+    # (tests/integration/test_local_stack_events.py); the function reads S3's own field alone.
+    event = json.loads(sample_event()["Records"][0]["body"])
+    event["detail"]["object"] = {"key": "intake/a/b.txt", "eTag": '"abc"'}
+
+    ref = parse_object_created(json.dumps(event))
+
+    assert ref is not None and ref.etag is None
 
 
 @pytest.mark.parametrize(

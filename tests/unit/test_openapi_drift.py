@@ -119,6 +119,23 @@ def test_every_error_answer_has_the_openai_error_shape() -> None:
             assert {"400", "401"} <= set(operation["responses"]), route
 
 
+@pytest.mark.parametrize(
+    ("path", "method", "codes"),
+    [
+        ("/v1/videos/{video_id}/content", "get", ["video_not_ready", "video_failed"]),
+        ("/v1/videos/{video_id}/remix", "post", ["video_not_ready", "unsupported_parameter"]),
+    ],
+)
+def test_the_400s_a_well_formed_request_can_get_are_declared_with_their_codes(
+    path: str, method: str, codes: list[str]
+) -> None:
+    # A client (or a fuzzer) reading the document learns that the video's state, not the
+    # request's shape, gives these.
+    description = openapi_document()["paths"][path][method]["responses"]["400"]["description"]
+
+    assert [code for code in codes if f"`{code}`" not in description] == []
+
+
 def test_ids_in_paths_are_declared_parameters() -> None:
     for path, item in openapi_document()["paths"].items():
         names = {p["name"] for p in item.get("parameters", [])}

@@ -394,3 +394,47 @@ def test_deleted_jobs_are_purged_by_the_jobs_table_ttl_after_the_retention_param
     assert (parameter["Default"], parameter["MinValue"]) == (30, 1)
     environment = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["DELETED_JOB_RETENTION_DAYS"] == {"Ref": "DeletedJobRetentionDays"}
+
+
+def _function_variables() -> dict[str, set[str]]:
+    """The environment variable names template.yaml gives each function (Globals included)."""
+    shared = set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    return {
+        name: shared | set((spec["Properties"].get("Environment") or {}).get("Variables") or {})
+        for name, spec in FUNCTIONS.items()
+    }
+
+
+def test_the_template_declares_no_setting_only_the_local_stack_uses() -> None:
+    # The local stack adds these to its functions' environment itself (local.start_local):
+    # declared here, a deployment could turn them on.
+    local_only = {"VIDEOJOBS_LOCAL_MODE", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"}
+    parameters = TEMPLATE["Parameters"]
+
+    assert {name: names & local_only for name, names in _function_variables().items()} == {
+        name: set() for name in FUNCTIONS
+    }
+    assert [name for name in parameters if "local" in name.lower()] == []
+    assert [
+        name
+        for name, spec in parameters.items()
+        if re.search(r"local stack|emulator|127\.0\.0\.1|localhost", str(spec), re.IGNORECASE)
+    ] == []
+
+
+def test_every_function_is_given_every_setting_that_names_a_resource() -> None:
+    # None of them has a default (videojobs.settings): a function without one fails at first use.
+    from videojobs.settings import Settings
+
+    named = {
+        value.variable
+        for value in vars(Settings).values()
+        if type(value).__name__ == "_ResourceName"
+    }
+    # Set for the operator's tools only: a function decrypts with the key the ciphertext names.
+    named.discard("CALLBACK_SECRET_KEY_ID")
+
+    assert len(named) == 12
+    assert {name: named - names for name, names in _function_variables().items()} == {
+        name: set() for name in FUNCTIONS
+    }

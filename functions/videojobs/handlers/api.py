@@ -28,7 +28,6 @@ from videojobs.handlers import (
 from videojobs.handlers.api_common import error_response, internal_error_response
 from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
 from videojobs.logic import request_rate
-from videojobs.logic.create_job import WorkflowUnavailableError
 from videojobs.models.errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -37,6 +36,7 @@ from videojobs.models.errors import (
     JobNotFoundError,
     RequestRateExceededError,
     VariantUnavailableError,
+    WorkflowUnavailableError,
 )
 from videojobs.observability import logger, metrics
 

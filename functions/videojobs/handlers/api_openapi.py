@@ -115,12 +115,18 @@ _VIDEO_LINKS = _links(
 )
 
 
-def _responses(ok: dict[str, dict[str, Any]], *errors: int) -> dict[str, Any]:
+def _responses(
+    ok: dict[str, dict[str, Any]], *errors: int, bad_request: str | None = None
+) -> dict[str, Any]:
+    """``bad_request``: the 400s an operation gives for a valid request, by ``error.code``."""
     answers: dict[str, Any] = dict(ok)
     # Every authenticated route may answer 429 for the tenant's request rate.
     for status in (400, 401, 429, *errors):
+        description = _ERRORS[status]
+        if status == 400 and bad_request:
+            description += " " + bad_request
         answers[str(status)] = {
-            "description": _ERRORS[status],
+            "description": description,
             "content": _json_content(_ref(ErrorBody)),
         }
     return dict(sorted(answers.items()))
@@ -302,6 +308,11 @@ def _paths() -> dict[str, Any]:
                         }
                     },
                     404,
+                    bad_request=(
+                        "A well-formed request is a 400 too while the video has no file: "
+                        "`video_not_ready` until it is completed, `video_failed` once it failed "
+                        "or was cancelled."
+                    ),
                 ),
             },
         },
@@ -329,6 +340,11 @@ def _paths() -> dict[str, Any]:
                     409,
                     429,
                     503,
+                    bad_request=(
+                        "A well-formed request is a 400 too while the source video is not "
+                        "completed (`video_not_ready`), or when its model has no remix "
+                        "(`unsupported_parameter`: the Amazon Bedrock models)."
+                    ),
                 ),
             },
         },

@@ -18,11 +18,11 @@ from videojobs.models.errors import (
 )
 from videojobs.models.job import Job, JobError
 from videojobs.models.provider_types import protocol_of
+from videojobs.models.steps import StepOutcome
 from videojobs.observability import logger
 from videojobs.settings import get_settings
 
 if TYPE_CHECKING:
-    from videojobs.logic.submit_job import StepOutcome
     from videojobs.models.webhook import ProviderEvent
 
 TERMINAL_PROVIDER = frozenset({"completed", "failed"})
@@ -118,9 +118,8 @@ def check(job_id: str, interval_seconds: int) -> StepOutcome:
     the provider's own ``openai-poll-after-ms`` hint.
     """
     # Imported here, not at the top (cold start): the webhook handler imports this module and
-    # needs neither the provider client nor the step models.
+    # never asks the provider anything.
     from videojobs.logic.provider_access import get_provider
-    from videojobs.logic.submit_job import StepOutcome
 
     settings = get_settings()
     job = jobs.get(job_id)
@@ -185,7 +184,6 @@ def bedrock_failure(failure_message: str | None) -> JobError:
 def _check_bedrock(job: Job, grown: int) -> StepOutcome:
     """The safety net of a Bedrock job: one ``GetAsyncInvoke``, on the adaptive schedule."""
     from videojobs.logic.provider_access import get_bedrock
-    from videojobs.logic.submit_job import StepOutcome
 
     settings = get_settings()
     assert job.provider_video_id is not None

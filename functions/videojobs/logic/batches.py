@@ -47,6 +47,8 @@ from videojobs.observability import logger, metrics
 
 # Fields that describe the batch itself rather than its jobs.
 _BATCH_LEVEL = ("metadata", "callback_url")
+# The fields that say which of the three shapes a batch body has.
+_SHAPE_FIELDS = ("requests", "prompt", "n", "brief", "presets")
 # Longest the moderation pre-checks of one batch take in all (the API answers within 29 s;
 # the jobs are created after them). Prompts left unchecked then are still moderated by the
 # provider when their videos are created.
@@ -157,6 +159,10 @@ def _preset_field(index: int) -> ParamPath:
 
 def _elements(raw: Mapping[str, Any], shape: CreateBatchBody) -> list[_Element]:
     """The create bodies a batch stands for, each with where its errors belong."""
+    # The shape fields are nullable (as the OpenAPI document says): one sent as null is one not
+    # sent, so it neither picks a shape nor counts as foreign to the shape picked.
+    nulls = [name for name in _SHAPE_FIELDS if name in raw and raw[name] is None]
+    raw = {key: value for key, value in raw.items() if key not in nulls}
     shared = {k: v for k, v in raw.items() if k not in _BATCH_LEVEL}
     if "requests" in raw:
         _unrecognized(raw, {"requests", *_BATCH_LEVEL})
@@ -200,7 +206,8 @@ def _elements(raw: Mapping[str, Any], shape: CreateBatchBody) -> list[_Element]:
         return [_Element(dict(common), _variation_field) for _ in range(shape.n)]
     raise InvalidRequestError(
         "Send 'requests' (a list of create bodies), 'prompt' with 'n' (variations), "
-        "or 'brief' with 'presets' (one video per preset)."
+        "or 'brief' with 'presets' (one video per preset).",
+        param=nulls[0] if nulls else None,
     )
 
 

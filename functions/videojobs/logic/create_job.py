@@ -22,7 +22,11 @@ from videojobs.logic.callback_target import validate_callback_url
 from videojobs.logic.idempotency import IdempotencyKey
 from videojobs.logic.reference_image import ReferenceImage, check_image, decode_data_url
 from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage
-from videojobs.models.errors import InvalidRequestError, ProviderError
+from videojobs.models.errors import (
+    InvalidRequestError,
+    ProviderError,
+    WorkflowUnavailableError,
+)
 from videojobs.models.job import Job, JobError, JobStatus, StoredInput, VideoRequest, new_job_id
 from videojobs.models.presets import (
     SECONDS_BY_DURATION,
@@ -58,10 +62,6 @@ DEFAULT_SIZE: VideoSize = "720x1280"
 # Longest the moderation pre-check waits for a provider request token: an API caller is
 # waiting on the response (29-s API timeout), and an unavailable pre-check is skipped anyway.
 MODERATION_MAX_WAIT_SECONDS = 5.0
-
-
-class WorkflowUnavailableError(Exception):
-    """Step Functions refused to start the job's execution; the job was failed, not lost."""
 
 
 class ResolvedCreate(BaseModel):

@@ -58,7 +58,7 @@ _FAILURES: dict[str, tuple[str, str, bool, bool]] = {
         False,
     ),
     "States.Timeout": ("timeout", "The job ran out of time.", True, False),
-    "ProviderVideoFailed": (
+    "ProviderVideoFailedError": (
         "generation_failed",
         "The provider failed to generate the video.",
         False,
@@ -132,7 +132,7 @@ def _bedrock_failure(job: Job) -> JobError | None:
 def normalise_error(job: Job, error: dict[str, Any] | None) -> JobError:
     """A job-level error for a state machine error (``{"Error": ..., "Cause": ...}``)."""
     name = str((error or {}).get("Error") or "Unknown")
-    if name == "ProviderVideoFailed":
+    if name == "ProviderVideoFailedError":
         reported = _reported_failure(job)
         if reported is not None:
             return reported

@@ -7,8 +7,6 @@ import math
 import time
 from typing import cast
 
-from pydantic import BaseModel
-
 from videojobs.dal import control, jobs
 from videojobs.logic.provider_access import get_bedrock, get_provider
 from videojobs.models.bedrock import BedrockVideoRequest, FirstFrame
@@ -28,6 +26,7 @@ from videojobs.models.provider_types import (
     VideoSize,
     protocol_of,
 )
+from videojobs.models.steps import StepOutcome
 from videojobs.observability import logger
 from videojobs.providers import VideoProvider
 from videojobs.settings import get_settings
@@ -38,15 +37,6 @@ from videojobs.storage import assets
 _CLOCK_SKEW = 30
 _DEFAULT_THROTTLE_WAIT = 10
 _MAX_THROTTLE_WAIT = 300
-
-
-class StepOutcome(BaseModel):
-    """What the submit and check steps hand back to the state machine."""
-
-    outcome: str
-    provider_status: str
-    wait_seconds: int = 0
-    interval_seconds: int
 
 
 def _ensure_waiting(job: Job) -> None:

@@ -113,6 +113,19 @@ class AssetsExpiredError(VideojobsError):
     """The provider's download window closed before the assets were stored."""
 
 
+class ProviderVideoFailedError(VideojobsError):
+    """The provider reported that it could not generate the video.
+
+    No Python code raises it: the state machine's ProviderFailed state names it when a status
+    check or a webhook says the video failed, and RecordFailure turns it into the job's error
+    (with the provider's own reason when it gave one).
+    """
+
+
+class WorkflowUnavailableError(VideojobsError):
+    """Step Functions refused to start the job's execution; the job was failed, not lost."""
+
+
 class InvalidRequestError(VideojobsError):
     """A caller sent something we can't accept (mapped to HTTP 400 with ``param``)."""
 

@@ -43,9 +43,7 @@ class _S3Object(BaseModel):
 
     key: str = Field(min_length=1)
     size: int | None = None
-    # S3 sends ``etag``; some emulations spell it ``eTag``.
     etag: str | None = None
-    e_tag: str | None = Field(default=None, alias="eTag")
     version_id: str | None = Field(default=None, alias="version-id")
 
 
@@ -81,12 +79,11 @@ def parse_object_created(body: str) -> S3ObjectRef | None:
     except ValidationError:
         return None
     obj = event.detail.object
-    etag = obj.etag or obj.e_tag
     return S3ObjectRef(
         bucket=event.detail.bucket.name,
         key=obj.key,
         size=obj.size,
-        etag=etag.strip('"') if etag else None,
+        etag=obj.etag.strip('"') if obj.etag else None,
         # "null" is the version of an object in an unversioned bucket: no version to pin.
         version_id=obj.version_id if obj.version_id not in (None, "", "null") else None,
     )

@@ -189,7 +189,6 @@ def run_local(
         emulator_config.render_cache_dir = render_cache_dir
     overrides = {
         "ProviderBaseUrl": "",
-        "LocalMode": "true",
         # The emulator's Bedrock face serves both Bedrock models, in the regions a real
         # deployment would typically use.
         "NovaReelRegion": "us-east-1",
@@ -208,9 +207,12 @@ def run_local(
             parameter_overrides=overrides,
             api_port=api_port,
             secret_values=secrets_,
-            # Only the local stack points boto3's bedrock-runtime client at the emulator.
             function_environment={
+                # Only the local stack points boto3's bedrock-runtime client at the emulator,
+                # and lets the provider and callbacks use http to loopback: template.yaml
+                # declares neither.
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": emulator.url,
+                "VIDEOJOBS_LOCAL_MODE": "true",
                 **(function_environment or {}),
             },
             # Handlers reach moto over HTTP, so presigned S3 URLs work from any client.
