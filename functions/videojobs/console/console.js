@@ -44,6 +44,17 @@
     }
   }
 
+  // A 429 (this key's request rate, or the stage's throttle) is waited out and retried, as
+  // the openai SDK does: at most twice, never longer than MAX_RETRY_WAIT_S at a time.
+  const RATE_LIMIT_RETRIES = 2;
+  const MAX_RETRY_WAIT_S = 10;
+
+  function retryWaitMs(response) {
+    const seconds = Number(response.headers.get("Retry-After"));
+    const wait = Number.isFinite(seconds) && seconds > 0 ? seconds : 1;
+    return Math.min(wait, MAX_RETRY_WAIT_S) * 1000;
+  }
+
   async function request(method, path, body) {
     const headers = { Authorization: "Bearer " + state.key };
     const init = { method, headers, cache: "no-store" };
@@ -53,7 +64,11 @@
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch(api(path), init);
+    let response = await fetch(api(path), init);
+    for (let retry = 0; response.status === 429 && retry < RATE_LIMIT_RETRIES; retry++) {
+      await new Promise((resolve) => setTimeout(resolve, retryWaitMs(response)));
+      response = await fetch(api(path), init);
+    }
     let payload = null;
     try {
       payload = await response.json();
