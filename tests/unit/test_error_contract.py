@@ -23,8 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 ASL_FILES = sorted((ROOT / "infra/statemachine").glob("*.asl.json"))
 
 # Errors Step Functions raises itself (States.*), those of its Lambda integration (Lambda.*),
-# and those of the service integrations the state machine calls directly.
-AWS_PREFIXES = ("States.", "Lambda.", "DynamoDB.")
+# those the Lambda runtime reports for a crashed or timed-out function (Runtime.*,
+# Sandbox.*), and those of the service integrations the state machine calls directly.
+AWS_PREFIXES = ("States.", "Lambda.", "Runtime.", "Sandbox.", "DynamoDB.")
+# A function's unhandled botocore error is named by botocore's class for the service's error
+# code: DynamoDB throttling that outlasted the SDK's own retries.
+BOTOCORE_ERRORS = {"ProvisionedThroughputExceededException", "ThrottlingException"}
 
 ERROR_CLASSES = {
     name
@@ -65,7 +69,17 @@ def _errors_set_by_pass_states(path: Path) -> set[str]:
 
 
 def _custom(names: set[str]) -> set[str]:
-    return {name for name in names if not name.startswith(AWS_PREFIXES)}
+    return {
+        name for name in names if not name.startswith(AWS_PREFIXES) and name not in BOTOCORE_ERRORS
+    }
+
+
+def test_the_botocore_error_names_matched_are_dynamodb_errors() -> None:
+    import boto3
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    for name in BOTOCORE_ERRORS:
+        assert hasattr(client.exceptions, name), name
 
 
 def test_the_state_machine_definitions_are_found() -> None:
