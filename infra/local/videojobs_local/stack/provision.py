@@ -111,13 +111,11 @@ class ApiSpec:
 
 @dataclass(frozen=True)
 class RuleTarget:
-    """An EventBridge rule target."""
+    """An EventBridge rule target (the whole event is delivered: template.yaml sets no
+    Input, InputPath or InputTransformer)."""
 
     id: str
     arn: str
-    input: str | None = None
-    input_path: str | None = None
-    input_transformer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -590,16 +588,10 @@ class Provisioner:
     ) -> ResourceRecord:
         props = self._properties(resource, resolver)
         name = str(props.get("Name") or physical_name(self.stack.name, logical_id))
-        targets = [
-            RuleTarget(
-                id=str(target["Id"]),
-                arn=str(target["Arn"]),
-                input=target.get("Input"),
-                input_path=target.get("InputPath"),
-                input_transformer=target.get("InputTransformer"),
-            )
-            for target in props.get("Targets") or []
-        ]
+        targets = []
+        for target in props.get("Targets") or []:
+            _whole_event_only(logical_id, target)
+            targets.append(RuleTarget(id=str(target["Id"]), arn=str(target["Arn"])))
         spec = self._put_rule(
             logical_id,
             name=name,
@@ -729,7 +721,8 @@ class Provisioner:
 
     def _function_event(self, spec: FunctionSpec, event: FunctionEvent) -> None:
         props = event.properties
-        if event.type in ("EventBridgeRule", "CloudWatchEvent", "Schedule"):
+        if event.type in ("EventBridgeRule", "Schedule"):
+            _whole_event_only(f"{spec.logical_id}.{event.name}", props)
             target = props.get("Target") or {}
             rule_logical_id = f"{spec.logical_id}{event.name}"
             enabled = props.get("Enabled")
@@ -748,9 +741,6 @@ class Provisioner:
                     RuleTarget(
                         id=str(target.get("Id") or f"{spec.logical_id}{event.name}LambdaTarget"),
                         arn=spec.arn,
-                        input=props.get("Input"),
-                        input_path=props.get("InputPath"),
-                        input_transformer=props.get("InputTransformer"),
                     )
                 ],
             )
@@ -969,17 +959,14 @@ def _identity(config: Mapping[str, Any], key: str, singular: str | None) -> tupl
     return tuple(str(value) for value in values)
 
 
+def _whole_event_only(owner: str, properties: Mapping[str, Any]) -> None:
+    shaping = sorted({"Input", "InputPath", "InputTransformer"} & set(properties))
+    if shaping:
+        raise TemplateError(f"{owner}: {shaping} not supported locally (template.yaml uses none)")
+
+
 def _target_request(target: RuleTarget) -> dict[str, Any]:
-    request: dict[str, Any] = {"Id": target.id, "Arn": target.arn}
-    if target.input is not None:
-        request["Input"] = (
-            target.input if isinstance(target.input, str) else json.dumps(target.input)
-        )
-    if target.input_path is not None:
-        request["InputPath"] = target.input_path
-    if target.input_transformer is not None:
-        request["InputTransformer"] = target.input_transformer
-    return request
+    return {"Id": target.id, "Arn": target.arn}
 
 
 def _encryption_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
