@@ -73,13 +73,11 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Authorizer:
-    """A Lambda authorizer of a Serverless Api."""
+    """A REQUEST Lambda authorizer of a Serverless Api, with no identity sources (the only
+    kind template.yaml declares; others are refused at provisioning)."""
 
     name: str
     function_arn: str
-    payload_type: str
-    identity_headers: tuple[str, ...]
-    identity_query_strings: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -838,13 +836,7 @@ class Provisioner:
         rest_api_id = str(apigateway.create_rest_api(name=name)["id"])
         auth = props.get("Auth") or {}
         authorizers = {
-            str(authorizer_name): Authorizer(
-                name=str(authorizer_name),
-                function_arn=str(config["FunctionArn"]),
-                payload_type=str(config.get("FunctionPayloadType", "TOKEN")).upper(),
-                identity_headers=_identity(config, "Headers", "Header"),
-                identity_query_strings=_identity(config, "QueryStrings", None),
-            )
+            str(authorizer_name): _authorizer(logical_id, str(authorizer_name), config)
             for authorizer_name, config in (auth.get("Authorizers") or {}).items()
         }
         spec = ApiSpec(
@@ -909,10 +901,17 @@ class Provisioner:
                             "%s: AWS_IAM auth is not enforced locally", function.logical_id
                         )
                     authorizer = None
+                path = str(event.properties["Path"])
+                method = str(event.properties["Method"]).upper()
+                if method == "ANY" or "+}" in path:
+                    raise TemplateError(
+                        f"{function.logical_id}.{event.name}: ANY and {{greedy+}} routes "
+                        "are not served locally (template.yaml uses neither)"
+                    )
                 api.routes.append(
                     ApiRoute(
-                        path=str(event.properties["Path"]),
-                        method=str(event.properties["Method"]).upper(),
+                        path=path,
+                        method=method,
                         function_logical_id=function.logical_id,
                         event_name=event.name,
                         authorizer=authorizer,
@@ -945,18 +944,13 @@ def _api_logical_id(raw: Any) -> str | None:
     return None
 
 
-def _identity(config: Mapping[str, Any], key: str, singular: str | None) -> tuple[str, ...]:
-    identity = config.get("Identity") or {}
-    values = list(identity.get(key) or [])
-    if singular and identity.get(singular):
-        values.append(identity[singular])
-    if (
-        key == "Headers"
-        and not values
-        and str(config.get("FunctionPayloadType", "TOKEN")).upper() == "TOKEN"
-    ):
-        values = ["Authorization"]
-    return tuple(str(value) for value in values)
+def _authorizer(api: str, name: str, config: Mapping[str, Any]) -> Authorizer:
+    identity = set(config.get("Identity") or {}) - {"ReauthorizeEvery"}
+    if str(config.get("FunctionPayloadType", "TOKEN")).upper() != "REQUEST" or identity:
+        raise TemplateError(
+            f"{api}.{name}: only REQUEST authorizers without identity sources run locally"
+        )
+    return Authorizer(name=name, function_arn=str(config["FunctionArn"]))
 
 
 def _whole_event_only(owner: str, properties: Mapping[str, Any]) -> None:
