@@ -76,23 +76,6 @@ Resources:
           Type: EventBridgeRule
           Properties:
             Pattern: {source: [videojobs], detail-type: [whole]}
-        Constant:
-          Type: EventBridgeRule
-          Properties:
-            Pattern: {source: [videojobs], detail-type: [constant]}
-            Input: '{"fixed": true}'
-        DetailOnly:
-          Type: EventBridgeRule
-          Properties:
-            Pattern: {source: [videojobs], detail-type: [detail-only]}
-            InputPath: $.detail
-        Shaped:
-          Type: EventBridgeRule
-          Properties:
-            Pattern: {source: [videojobs], detail-type: [shaped]}
-            InputTransformer:
-              InputPathsMap: {job: $.detail.job_id, kind: $.detail-type}
-              InputTemplate: '{"job": <job>, "text": "job <job> is <kind>"}'
         Off:
           Type: EventBridgeRule
           Properties:
@@ -168,21 +151,6 @@ def test_put_events_reach_lambda_targets_and_moto_still_feeds_sqs(
     assert event["time"].endswith("Z") and "ingestion-time" not in event
     (mirrored,) = drain(local, "Mirror", 1)
     assert mirrored["detail"] == {"job_id": "j-1"}
-
-
-@pytest.mark.parametrize(
-    ("detail_type", "expected"),
-    [
-        ("constant", {"fixed": True}),
-        ("detail-only", {"job_id": "j-2"}),
-        ("shaped", {"job": "j-2", "text": "job j-2 is shaped"}),
-    ],
-)
-def test_target_input_shaping(
-    local: LocalStack, fx: ModuleType, detail_type: str, expected: dict[str, Any]
-) -> None:
-    put(local, detail_type, {"job_id": "j-2"})
-    assert fx.wait_for("collect") == [expected]
 
 
 def test_disabled_and_schedule_rules_get_no_events(local: LocalStack, fx: ModuleType) -> None:

@@ -117,7 +117,7 @@ Resources:
           Keys:
             FunctionArn: !GetAtt Authorizer.Arn
             FunctionPayloadType: REQUEST
-            Identity: {Headers: [Authorization], ReauthorizeEvery: 0}
+            Identity: {ReauthorizeEvery: 0}
   Authorizer:
     Type: AWS::Serverless::Function
     Properties:
@@ -147,7 +147,7 @@ Resources:
             Auth: {Authorizer: NONE}
         Implicit:
           Type: Api
-          Properties: {Path: /implicit, Method: any}
+          Properties: {Path: /implicit, Method: get}
         FromQueue:
           Type: SQS
           Properties:
@@ -373,15 +373,13 @@ def test_apis_collect_routes_and_authorizers(stack: Stack) -> None:
     assert api.stage_name == "v1stage"
     assert api.binary_media_types == ["multipart/form-data", "image/png"]
     keys = api.authorizers["Keys"]
-    assert keys.payload_type == "REQUEST"
-    assert keys.identity_headers == ("Authorization",)
     assert keys.function_arn == stack.functions["Authorizer"].arn
     routes = {(r.method, r.path): r.authorizer for r in api.routes}
     assert routes == {("POST", "/v1/videos"): "Keys", ("GET", "/health"): None}
 
     implicit = stack.apis[IMPLICIT_API_ID]
     assert implicit.stage_name == "Prod"
-    assert [(r.method, r.path) for r in implicit.routes] == [("ANY", "/implicit")]
+    assert [(r.method, r.path) for r in implicit.routes] == [("GET", "/implicit")]
     assert stack.outputs["ApiUrl"] == (
         f"https://{api.rest_api_id}.execute-api.us-east-1.amazonaws.com/v1stage"
     )
@@ -399,3 +397,81 @@ def test_function_lookup_by_name_arn_or_logical_id(stack: Stack) -> None:
     assert found == [worker, worker, worker]
     with pytest.raises(KeyError):
         stack.function("missing")
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        (
+            """
+            Api:
+              Type: AWS::Serverless::Api
+              Properties:
+                StageName: s
+                Auth: {Authorizers: {Keys: {FunctionArn: arn:aws:lambda:us-east-1:1:function:a}}}
+            """,
+            "only REQUEST authorizers",
+        ),
+        (
+            """
+            Api:
+              Type: AWS::Serverless::Api
+              Properties:
+                StageName: s
+                Auth:
+                  Authorizers:
+                    Keys:
+                      FunctionArn: arn:aws:lambda:us-east-1:1:function:a
+                      FunctionPayloadType: REQUEST
+                      Identity: {Headers: [Authorization]}
+            """,
+            "without identity sources",
+        ),
+        (
+            """
+            Fn:
+              Type: AWS::Serverless::Function
+              Properties:
+                Handler: a.b
+                Runtime: python3.13
+                Events:
+                  All: {Type: Api, Properties: {Path: "/files/{proxy+}", Method: get}}
+            """,
+            "greedy",
+        ),
+        (
+            """
+            Fn:
+              Type: AWS::Serverless::Function
+              Properties:
+                Handler: a.b
+                Runtime: python3.13
+                Events:
+                  All: {Type: Api, Properties: {Path: /files, Method: any}}
+            """,
+            "ANY",
+        ),
+        (
+            """
+            Fn:
+              Type: AWS::Serverless::Function
+              Properties:
+                Handler: a.b
+                Runtime: python3.13
+                Events:
+                  Shaped:
+                    Type: EventBridgeRule
+                    Properties: {Pattern: {source: [x]}, InputPath: $.detail}
+            """,
+            "InputPath",
+        ),
+    ],
+)
+def test_features_template_yaml_does_not_use_are_refused(
+    tmp_path: Path, aws: boto3.session.Session, resources: str, message: str
+) -> None:
+    # Refused loudly rather than run differently from AWS
+    path = tmp_path / "template.yaml"
+    path.write_text("Resources:\n" + textwrap.indent(textwrap.dedent(resources), "  "))
+    with pytest.raises(TemplateError, match=message):
+        provision(load_template(path, pseudo=PSEUDO), session=aws)

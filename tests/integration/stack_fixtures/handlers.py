@@ -251,10 +251,3 @@ def _policy(effect: str, resource: str) -> dict[str, Any]:
         },
         "context": {"tenant_id": "t-1", "limit": 5, "admin": False},
     }
-
-
-def token_authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    record("token_authorizer", event)
-    if event["authorizationToken"] != "Bearer good":
-        raise Exception("Unauthorized")
-    return _policy("Allow", event["methodArn"])

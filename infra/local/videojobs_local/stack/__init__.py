@@ -1,7 +1,6 @@
 """Run a SAM template's resources locally on moto, with nothing deployed."""
 
 from .aws_faults import AwsFaults, FaultInjector
-from .events import matches_pattern
 from .lambda_dispatch import InvocationResult, LambdaContext, LambdaDispatcher
 from .provision import ApiSpec, FunctionSpec, Stack, provision
 from .runner import LocalStack
@@ -27,7 +26,6 @@ __all__ = [
     "Template",
     "TemplateError",
     "load_template",
-    "matches_pattern",
     "parse_parameter_overrides",
     "provision",
 ]

@@ -2,8 +2,9 @@
 
 Requests are served both at ``/<Stage>/<path>`` (the shape of a real invoke URL, and what
 `ApiFront.url` returns) and at ``/<path>``. Events are REST API (payload v1) Lambda proxy
-events; Lambda authorizers (REQUEST and TOKEN) run before protected routes and their
-policies are evaluated against the method ARN. Authorizer results are not cached. The
+events; REQUEST Lambda authorizers run before protected routes and their policies are
+evaluated against the method ARN. Authorizer results are not cached (template.yaml sets
+`ReauthorizeEvery: 0`). The
 stage's `MethodSettings` throttling is applied per method, before the authorizer, as API
 Gateway does; the account-level limits are not.
 """
@@ -47,28 +48,19 @@ class _CompiledRoute:
 
     @property
     def rank(self) -> tuple[int, ...]:
-        # Literal beats {param} beats {greedy+}, decided at the first segment that differs.
-        return tuple(
-            2 if segment.endswith("+}") else 1 if segment.startswith("{") else 0
-            for segment in self.segments
-        )
+        # A literal segment beats a {param}, decided at the first segment that differs.
+        return tuple(1 if segment.startswith("{") else 0 for segment in self.segments)
 
     def match(self, parts: tuple[str, ...]) -> dict[str, str] | None:
+        if len(parts) != len(self.segments):
+            return None
         parameters: dict[str, str] = {}
-        for index, segment in enumerate(self.segments):
-            if segment.startswith("{") and segment.endswith("+}"):
-                rest = parts[index:]
-                if not rest:
-                    return None
-                parameters[segment[1:-2]] = "/".join(rest)
-                return parameters
-            if index >= len(parts):
+        for segment, part in zip(self.segments, parts, strict=True):
+            if segment.startswith("{"):
+                parameters[segment[1:-1]] = part
+            elif segment != part:
                 return None
-            if segment.startswith("{") and segment.endswith("}"):
-                parameters[segment[1:-1]] = parts[index]
-            elif segment != parts[index]:
-                return None
-        return parameters if len(parts) == len(self.segments) else None
+        return parameters
 
 
 def _segments(path: str) -> tuple[str, ...]:
@@ -342,16 +334,10 @@ class ApiFront:
             if parameters is None:
                 continue
             # The most specific resource wins; its methods decide, no falling back.
-            candidates = [
-                other
-                for other in self._routes
-                if other.route.path == compiled.route.path
-                and other.route.method in (method.upper(), "ANY")
-            ]
-            if not candidates:
-                return None
-            chosen = min(candidates, key=lambda c: c.route.method == "ANY")
-            return chosen.route, parameters
+            for other in self._routes:
+                if other.route.path == compiled.route.path and other.route.method == method.upper():
+                    return other.route, parameters
+            return None
         return None
 
     def _function_name(self, logical_id: str) -> str:
@@ -477,15 +463,7 @@ class ApiFront:
             )
             raise _AuthorizationFailure(AUTHORIZER_CONFIGURATION)
         method_arn = self._method_arn(request.method, path)
-        for header in authorizer.identity_headers:
-            if not request.headers.get(header):
-                raise _AuthorizationFailure(UNAUTHORIZED)
-        for name in authorizer.identity_query_strings:
-            if not request.args.get(name):
-                raise _AuthorizationFailure(UNAUTHORIZED)
-        event = self._authorizer_event(
-            authorizer, request, route, path, path_parameters, context, method_arn
-        )
+        event = self._authorizer_event(request, route, path, path_parameters, context, method_arn)
         function = self.dispatcher.lookup(authorizer.function_arn)
         if function is None:
             logger.error(
@@ -511,7 +489,6 @@ class ApiFront:
 
     def _authorizer_event(
         self,
-        authorizer: Authorizer,
         request: Request,
         route: ApiRoute,
         path: str,
@@ -519,15 +496,6 @@ class ApiFront:
         context: dict[str, Any],
         method_arn: str,
     ) -> dict[str, Any]:
-        if authorizer.payload_type == "TOKEN":
-            header = (
-                authorizer.identity_headers[0] if authorizer.identity_headers else "Authorization"
-            )
-            return {
-                "type": "TOKEN",
-                "authorizationToken": request.headers.get(header, ""),
-                "methodArn": method_arn,
-            }
         headers, multi_headers = self._headers(request)
         query, multi_query = self._query(request)
         return {

@@ -4,9 +4,10 @@ moto's EventBridge matches rules and feeds SQS, log group and bus targets, but n
 invokes Lambda targets, and moto's Step Functions interpreter emits no "Execution Status
 Change" events. Here:
 
-* `EventRouter` hooks moto's per-rule delivery (`Rule.send_to_targets`, reached by
-  PutEvents, the `events:putEvents` task integration and S3's EventBridge notifications)
-  and invokes the rule's Lambda targets asynchronously, as EventBridge does;
+* `hook_rule_delivery` hooks moto's per-rule delivery (`Rule.send_to_targets`, reached by
+  PutEvents, the `events:putEvents` task integration and S3's EventBridge notifications):
+  rules are matched by moto's own matcher, and `EventRouter` invokes the Lambda targets
+  of a matched rule asynchronously, as EventBridge does;
 * `ExecutionStatusWatcher` polls executions and publishes status changes onto the default
   bus through moto, so SQS targets and Lambda targets both receive them;
 * `SqsPoller` stands in for an SQS event source mapping, with partial batch responses.
@@ -17,10 +18,8 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
-import ipaddress
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from moto.events.models import Rule, events_backends
-from moto.events.utils import _BASE_EVENT_MESSAGE, EventMessageType
+from moto.events.utils import EventMessageType
 
 from .lambda_dispatch import LambdaDispatcher
 from .provision import FunctionSpec, SqsEventSource
@@ -40,210 +39,7 @@ STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
-# ------------------------------------------------------------ pattern matching
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
-
-
-class EventPatternError(ValueError):
-    """The pattern uses syntax this matcher does not implement or is malformed."""
-
-
-def matches_pattern(pattern: Mapping[str, Any] | None, event: Mapping[str, Any]) -> bool:
-    """Whether an EventBridge event pattern matches an event.
-
-    Implements exact values (strings, numbers, booleans, null), lists as "any of", nested
-    objects, array-valued fields (any element matches), `$or`, and the filters `prefix`,
-    `suffix`, `equals-ignore-case`, `wildcard`, `anything-but`, `exists`, `numeric` and
-    `cidr`.
-    """
-    if not pattern:
-        return True
-    return _match_object(pattern, event)
-
-
-def _match_object(pattern: Mapping[str, Any], event: Any) -> bool:
-    for key, rule in pattern.items():
-        if key == "$or":
-            if not isinstance(rule, list) or not any(_match_object(p, event) for p in rule):
-                return False
-            continue
-        value = event.get(key, _MISSING) if isinstance(event, Mapping) else _MISSING
-        if isinstance(rule, Mapping):
-            if not _match_object(rule, value if isinstance(value, Mapping) else {}):
-                return False
-        elif isinstance(rule, list):
-            if not _match_field(rule, value):
-                return False
-        else:
-            raise EventPatternError(f"pattern value for {key!r} must be a list or an object")
-    return True
-
-
-def _match_field(filters: list[Any], value: Any) -> bool:
-    candidates = value if isinstance(value, list) else [value]
-    present = [c for c in candidates if c is not _MISSING]
-    for rule in filters:
-        if isinstance(rule, Mapping):
-            if "exists" in rule:
-                if (value is not _MISSING) == bool(rule["exists"]):
-                    return True
-                continue
-            if any(_match_filter(rule, candidate) for candidate in present):
-                return True
-        elif any(_equal(rule, candidate) for candidate in present):
-            return True
-    return False
-
-
-def _equal(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return isinstance(expected, bool) and isinstance(actual, bool) and expected == actual
-    if _is_number(expected) and _is_number(actual):
-        return float(expected) == float(actual)
-    return type(expected) is type(actual) and bool(expected == actual)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _string_test(spec: Any, actual: Any, test: Callable[[str, str], bool]) -> bool:
-    if not isinstance(actual, str):
-        return False
-    if isinstance(spec, Mapping) and "equals-ignore-case" in spec:
-        return test(actual.lower(), str(spec["equals-ignore-case"]).lower())
-    if isinstance(spec, list):
-        return any(test(actual, str(item)) for item in spec)
-    return test(actual, str(spec))
-
-
-def _wildcard(actual: str, pattern: str) -> bool:
-    expression = "".join(".*" if char == "*" else re.escape(char) for char in pattern)
-    return re.fullmatch(expression, actual, flags=re.DOTALL) is not None
-
-
-def _match_filter(rule: Mapping[str, Any], actual: Any) -> bool:
-    if len(rule) != 1:
-        raise EventPatternError(f"a filter has exactly one operator, got {dict(rule)}")
-    ((operator, argument),) = rule.items()
-    if operator == "prefix":
-        return _string_test(argument, actual, str.startswith)
-    if operator == "suffix":
-        return _string_test(argument, actual, str.endswith)
-    if operator == "equals-ignore-case":
-        items = argument if isinstance(argument, list) else [argument]
-        return isinstance(actual, str) and any(actual.lower() == str(i).lower() for i in items)
-    if operator == "wildcard":
-        items = argument if isinstance(argument, list) else [argument]
-        return isinstance(actual, str) and any(_wildcard(actual, str(i)) for i in items)
-    if operator == "anything-but":
-        if isinstance(argument, Mapping):
-            return not _match_filter(argument, actual)
-        items = argument if isinstance(argument, list) else [argument]
-        return not any(_equal(item, actual) for item in items)
-    if operator == "numeric":
-        return _numeric(argument, actual)
-    if operator == "cidr":
-        try:
-            return ipaddress.ip_address(str(actual)) in ipaddress.ip_network(str(argument))
-        except ValueError:
-            return False
-    raise EventPatternError(f"unsupported filter {operator!r}")
-
-
-_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    "=": lambda a, b: a == b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-def _numeric(conditions: list[Any], actual: Any) -> bool:
-    if len(conditions) % 2:
-        raise EventPatternError(f"numeric filter needs operator/value pairs: {conditions}")
-    pairs = list(zip(conditions[::2], conditions[1::2], strict=True))
-    for operator, _ in pairs:
-        if operator not in _COMPARISONS:
-            raise EventPatternError(f"unknown numeric operator {operator!r}")
-    if not _is_number(actual):
-        return False
-    return all(_COMPARISONS[op](float(actual), float(operand)) for op, operand in pairs)
-
-
-# -------------------------------------------------------------- input shaping
-
-
-def _json_path(document: Any, path: str) -> Any:
-    """Resolve the simple JSONPath subset EventBridge targets use: `$`, `$.a.b`, `$.a[0]`."""
-    if path in ("", "$"):
-        return document
-    if not path.startswith("$"):
-        raise EventPatternError(f"unsupported path {path!r}")
-    current = document
-    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path[1:]):
-        key, index = part
-        try:
-            current = current[int(index)] if index else current[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return current
-
-
-def _transform(transformer: Mapping[str, Any], event: Mapping[str, Any], rule: Rule) -> Any:
-    values = {
-        name: _json_path(event, str(path))
-        for name, path in (transformer.get("InputPathsMap") or {}).items()
-    }
-    values["aws.events.rule-arn"] = rule.arn
-    values["aws.events.rule-name"] = rule.name
-    values["aws.events.event.ingestion-time"] = event.get("time")
-    values["aws.events.event.json"] = event
-    template = str(transformer.get("InputTemplate") or "")
-    pieces: list[str] = []
-    in_string = False
-    position = 0
-    while position < len(template):
-        char = template[position]
-        if char == "<":
-            end = template.find(">", position)
-            name = template[position + 1 : end] if end > 0 else ""
-            if name in values:
-                value = values[name]
-                if in_string:
-                    text = value if isinstance(value, str) else json.dumps(value)
-                    pieces.append(json.dumps(text)[1:-1])
-                else:
-                    pieces.append(json.dumps(value))
-                position = end + 1
-                continue
-        if char == '"' and (position == 0 or template[position - 1] != "\\"):
-            in_string = not in_string
-        pieces.append(char)
-        position += 1
-    rendered = "".join(pieces)
-    try:
-        return json.loads(rendered)
-    except ValueError:
-        return rendered
-
-
-def _target_input(target: Mapping[str, Any], event: Mapping[str, Any], rule: Rule) -> Any:
-    if target.get("Input") is not None:
-        return json.loads(str(target["Input"]))
-    if target.get("InputPath") is not None:
-        return _json_path(event, str(target["InputPath"]))
-    if target.get("InputTransformer") is not None:
-        return _transform(target["InputTransformer"], event, rule)
-    return event
+# --------------------------------------------------------------------- router
 
 
 def _iso_time(value: Any) -> str:
@@ -254,68 +50,56 @@ def _iso_time(value: Any) -> str:
 
 
 def normalise_event(event: Mapping[str, Any]) -> dict[str, Any]:
-    """An event as EventBridge hands it to targets (moto keeps some fields its own way)."""
+    """An event as EventBridge hands it to targets (moto keeps `time` as epoch seconds and
+    an `ingestion-time` of its own)."""
     normal = copy.deepcopy(dict(event))
     normal.pop("ingestion-time", None)
     normal["time"] = _iso_time(normal.get("time") or time.time())
-    if not normal.get("id") or normal["id"] == _BASE_EVENT_MESSAGE["id"]:
-        normal["id"] = str(uuid.uuid4())
     return normal
-
-
-# --------------------------------------------------------------------- router
-
-_active_router: EventRouter | None = None
-_router_lock = threading.Lock()
-_original_send_to_targets = Rule.send_to_targets
-
-
-def _routing_send_to_targets(
-    rule: Rule, original_event: EventMessageType, transform_input: bool = True
-) -> None:
-    router = _active_router
-    if router is None:
-        _original_send_to_targets(rule, original_event, transform_input)
-        return
-    # EventBridge never feeds disabled rules, nor schedule rules (moto matches them all).
-    if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
-        return
-    if original_event.get("id") == _BASE_EVENT_MESSAGE["id"]:
-        # moto gives every S3 event the same id; consumers deduplicate on it. The same dict
-        # goes to every rule, so all targets of one event still share one id.
-        original_event["id"] = str(uuid.uuid4())
-    _s3_object_as_s3_sends_it(original_event)
-    snapshot = copy.deepcopy(original_event)
-    others = [t for t in rule.targets if not _is_lambda(str(t.get("Arn", "")))]
-    if others:
-        # moto raises NotImplementedError on Lambda targets, so it only sees the rest.
-        view = copy.copy(rule)
-        view.targets = others
-        _original_send_to_targets(view, original_event, transform_input)
-    router.deliver(rule, snapshot)
-
-
-def _s3_object_as_s3_sends_it(event: EventMessageType) -> None:
-    """Spell an S3 event's object the way S3 does (in place; a second call changes nothing).
-
-    moto writes the object's ETag as ``eTag`` and, in an unversioned bucket, a
-    ``version-id`` of ``"null"``; S3 writes ``etag`` and gives a version id only where
-    there are versions.
-    """
-    if event.get("source") != "aws.s3":
-        return
-    detail = event.get("detail")
-    obj = detail.get("object") if isinstance(detail, dict) else None
-    if not isinstance(obj, dict):
-        return
-    if "eTag" in obj:
-        obj["etag"] = obj.pop("eTag")
-    if obj.get("version-id") in (None, "null"):
-        obj.pop("version-id", None)
 
 
 def _is_lambda(arn: str) -> bool:
     return arn.startswith("arn:") and arn.split(":")[2:3] == ["lambda"]
+
+
+_active_router: EventRouter | None = None
+_router_lock = threading.Lock()
+
+
+def hook_rule_delivery() -> Callable[[], None]:
+    """Route Lambda targets of matched rules to the active `EventRouter`; returns the undo.
+
+    Installed before `moto_fixes`, so their corrections to rule delivery (disabled and
+    schedule rules, S3 event shape) wrap this hook and apply to Lambda targets too.
+    """
+    previous = Rule.__dict__["send_to_targets"]
+
+    def send_to_targets(
+        rule: Rule, original_event: EventMessageType, transform_input: bool = True
+    ) -> None:
+        router = _active_router
+        if router is None:
+            previous(rule, original_event, transform_input)
+            return
+        # moto's own matcher, for Lambda targets as for the rest.
+        if not rule.event_pattern.matches_event(original_event):
+            return
+        snapshot = copy.deepcopy(original_event)
+        lambdas = [t for t in rule.targets if _is_lambda(str(t.get("Arn", "")))]
+        if len(lambdas) < len(rule.targets):
+            # moto raises NotImplementedError on Lambda targets, so it only sees the rest.
+            view = copy.copy(rule)
+            view.targets = [t for t in rule.targets if t not in lambdas]
+            previous(view, original_event, transform_input)
+        if lambdas:
+            router.deliver(rule, lambdas, snapshot)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+
+    def unhook() -> None:
+        Rule.send_to_targets = previous  # type: ignore[method-assign]
+
+    return unhook
 
 
 class EventRouter:
@@ -334,45 +118,28 @@ class EventRouter:
             if _active_router is not None:
                 raise RuntimeError("another EventRouter is already active in this process")
             _active_router = self
-            if Rule.send_to_targets is not _routing_send_to_targets:
-                Rule.send_to_targets = _routing_send_to_targets  # type: ignore[assignment]
 
     def stop(self) -> None:
         global _active_router
         with _router_lock:
             if _active_router is self:
                 _active_router = None
-                Rule.send_to_targets = _original_send_to_targets  # type: ignore[method-assign]
 
-    def deliver(self, rule: Rule, raw_event: Mapping[str, Any]) -> None:
-        """Invoke the rule's Lambda targets if the rule is enabled and matches."""
+    def deliver(
+        self, rule: Rule, targets: list[dict[str, Any]], raw_event: Mapping[str, Any]
+    ) -> None:
+        """Invoke a matched rule's Lambda targets asynchronously, as EventBridge does."""
         if (rule.account_id, rule.region_name) != (self.account_id, self.region):
             return
-        if rule.state != "ENABLED":
-            return
-        pattern = rule.event_pattern.get_pattern()
-        if not pattern:
-            # A schedule rule: moto would match everything, EventBridge matches nothing.
-            return
         event = normalise_event(raw_event)
-        try:
-            if not matches_pattern(pattern, event):
-                return
-        except EventPatternError:
-            logger.exception("rule %s has a pattern the local matcher cannot evaluate", rule.name)
-            return
-        for target in rule.targets:
-            arn = str(target.get("Arn", ""))
-            if not _is_lambda(arn):
-                continue
-            function = self.dispatcher.lookup(arn)
+        for target in targets:
+            function = self.dispatcher.lookup(str(target["Arn"]))
             if function is None:
-                logger.warning("rule %s targets unknown function %s", rule.name, arn)
+                logger.warning("rule %s targets unknown function %s", rule.name, target["Arn"])
                 continue
-            payload = _target_input(target, event, rule)
             self.delivered.append((rule.name, function.logical_id, event))
             logger.debug("rule %s -> %s (%s)", rule.name, function.logical_id, event["detail-type"])
-            self.dispatcher.invoke(function.name, json.dumps(payload), invocation_type="Event")
+            self.dispatcher.invoke(function.name, json.dumps(event), invocation_type="Event")
 
     def publish(
         self,
@@ -676,11 +443,10 @@ def scheduled_event(rule_arn: str, *, region: str, account_id: str) -> dict[str,
 
 __all__ = [
     "STATUS_CHANGE_DETAIL_TYPE",
-    "EventPatternError",
     "EventRouter",
     "ExecutionStatusWatcher",
     "SqsPoller",
-    "matches_pattern",
+    "hook_rule_delivery",
     "normalise_event",
     "scheduled_event",
 ]

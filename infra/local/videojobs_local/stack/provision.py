@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 
 from .template import Resolver, ResourceRecord, Template, TemplateError
 
@@ -73,13 +72,11 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Authorizer:
-    """A Lambda authorizer of a Serverless Api."""
+    """A REQUEST Lambda authorizer of a Serverless Api, with no identity sources (the only
+    kind template.yaml declares; others are refused at provisioning)."""
 
     name: str
     function_arn: str
-    payload_type: str
-    identity_headers: tuple[str, ...]
-    identity_query_strings: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -111,13 +108,11 @@ class ApiSpec:
 
 @dataclass(frozen=True)
 class RuleTarget:
-    """An EventBridge rule target."""
+    """An EventBridge rule target (the whole event is delivered: template.yaml sets no
+    Input, InputPath or InputTransformer)."""
 
     id: str
     arn: str
-    input: str | None = None
-    input_path: str | None = None
-    input_transformer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -270,7 +265,6 @@ class Provisioner:
             "AWS::Events::Rule": self._rule,
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
-            "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Serverless::Api": self._api,
             "AWS::IAM::Role": self._iam_role,
         }
@@ -355,15 +349,14 @@ class Provisioner:
         }
         if billing == "PROVISIONED":
             request["ProvisionedThroughput"] = self._throughput(props.get("ProvisionedThroughput"))
-        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-            if props.get(key):
-                indexes = [dict(index) for index in props[key]]
-                if key == "GlobalSecondaryIndexes" and billing == "PROVISIONED":
-                    for index in indexes:
-                        index["ProvisionedThroughput"] = self._throughput(
-                            index.get("ProvisionedThroughput")
-                        )
-                request[key] = indexes
+        if props.get("GlobalSecondaryIndexes"):
+            indexes = [dict(index) for index in props["GlobalSecondaryIndexes"]]
+            if billing == "PROVISIONED":
+                for index in indexes:
+                    index["ProvisionedThroughput"] = self._throughput(
+                        index.get("ProvisionedThroughput")
+                    )
+            request["GlobalSecondaryIndexes"] = indexes
         stream = props.get("StreamSpecification")
         if stream:
             request["StreamSpecification"] = {
@@ -427,11 +420,6 @@ class Provisioner:
             )
         for other in set(notification) - {"EventBridgeConfiguration"}:
             logger.debug("%s: bucket notification %s is not provisioned locally", logical_id, other)
-        versioning = props.get("VersioningConfiguration")
-        if versioning:
-            s3.put_bucket_versioning(
-                Bucket=name, VersioningConfiguration={"Status": versioning["Status"]}
-            )
         block = props.get("PublicAccessBlockConfiguration")
         if block:
             s3.put_public_access_block(
@@ -454,12 +442,6 @@ class Provisioner:
             s3.put_bucket_lifecycle_configuration(
                 Bucket=name,
                 LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in lifecycle["Rules"]]},
-            )
-        cors = props.get("CorsConfiguration")
-        if cors:
-            s3.put_bucket_cors(
-                Bucket=name,
-                CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in cors["CorsRules"]]},
             )
         suffix = self.template.pseudo.url_suffix
         attributes = {
@@ -521,12 +503,7 @@ class Provisioner:
     ) -> ResourceRecord:
         props = self._properties(resource, resolver)
         sqs = self.client("sqs")
-        fifo = _as_bool(props.get("FifoQueue", False))
-        name = props.get("QueueName")
-        if not name:
-            name = physical_name(self.stack.name, logical_id, max_length=75 if fifo else 80)
-            if fifo:
-                name = f"{name}.fifo"
+        name = props.get("QueueName") or physical_name(self.stack.name, logical_id, max_length=80)
         attributes: dict[str, str] = {}
         for key, value in props.items():
             if key in ("QueueName", "Tags"):
@@ -590,16 +567,10 @@ class Provisioner:
     ) -> ResourceRecord:
         props = self._properties(resource, resolver)
         name = str(props.get("Name") or physical_name(self.stack.name, logical_id))
-        targets = [
-            RuleTarget(
-                id=str(target["Id"]),
-                arn=str(target["Arn"]),
-                input=target.get("Input"),
-                input_path=target.get("InputPath"),
-                input_transformer=target.get("InputTransformer"),
-            )
-            for target in props.get("Targets") or []
-        ]
+        targets = []
+        for target in props.get("Targets") or []:
+            _whole_event_only(logical_id, target)
+            targets.append(RuleTarget(id=str(target["Id"]), arn=str(target["Arn"])))
         spec = self._put_rule(
             logical_id,
             name=name,
@@ -660,8 +631,6 @@ class Provisioner:
         self, logical_id: str, resource: dict[str, Any], resolver: Resolver
     ) -> ResourceRecord:
         props = self._properties(resource, resolver)
-        if props.get("PackageType") == "Image" or "InlineCode" in props:
-            logger.debug("%s: only zip functions with a Handler are dispatched locally", logical_id)
         name = str(props.get("FunctionName") or physical_name(self.stack.name, logical_id))
         role_arn = props.get("Role")
         role_attributes: dict[str, Any] = {}
@@ -729,7 +698,8 @@ class Provisioner:
 
     def _function_event(self, spec: FunctionSpec, event: FunctionEvent) -> None:
         props = event.properties
-        if event.type in ("EventBridgeRule", "CloudWatchEvent", "Schedule"):
+        if event.type in ("EventBridgeRule", "Schedule"):
+            _whole_event_only(f"{spec.logical_id}.{event.name}", props)
             target = props.get("Target") or {}
             rule_logical_id = f"{spec.logical_id}{event.name}"
             enabled = props.get("Enabled")
@@ -748,9 +718,6 @@ class Provisioner:
                     RuleTarget(
                         id=str(target.get("Id") or f"{spec.logical_id}{event.name}LambdaTarget"),
                         arn=spec.arn,
-                        input=props.get("Input"),
-                        input_path=props.get("InputPath"),
-                        input_transformer=props.get("InputTransformer"),
                     )
                 ],
             )
@@ -789,19 +756,15 @@ class Provisioner:
         substitutions = props.get("DefinitionSubstitutions") or {}
         for key, value in substitutions.items():
             definition = definition.replace("${" + str(key) + "}", _env_string(value))
-        name = str(
-            props.get("Name")
-            or props.get("StateMachineName")
-            or physical_name(self.stack.name, logical_id, max_length=80)
-        )
-        role_arn = props.get("Role") or props.get("RoleArn")
+        name = str(props.get("Name") or physical_name(self.stack.name, logical_id, max_length=80))
+        role_arn = props.get("Role")
         if not role_arn:
             role_name = physical_name(self.stack.name, f"{logical_id}Role")
             role_arn = self._role(role_name, _STATES_TRUST)
             self.stack.resources[f"{logical_id}Role"] = ResourceRecord(
                 f"{logical_id}Role", "AWS::IAM::Role", role_name, {"Arn": role_arn}
             )
-        machine_type = str(props.get("Type") or props.get("StateMachineType") or "STANDARD")
+        machine_type = str(props.get("Type") or "STANDARD")
         arn = str(
             self.client("stepfunctions").create_state_machine(
                 name=name, definition=definition, roleArn=str(role_arn), type=machine_type
@@ -819,18 +782,13 @@ class Provisioner:
         return ResourceRecord(logical_id, str(resource["Type"]), arn, {"Arn": arn, "Name": name})
 
     def _definition_text(self, logical_id: str, props: Mapping[str, Any]) -> str:
+        # template.yaml uses a JSON DefinitionUri; an inline Definition keeps test templates short.
         if "Definition" in props:
             return json.dumps(props["Definition"])
-        if "DefinitionString" in props:
-            return str(props["DefinitionString"])
         uri = props.get("DefinitionUri")
         if not isinstance(uri, str):
             raise TemplateError(f"{logical_id}: DefinitionUri must be a local path here")
-        path = self.template.directory / uri
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
-            return json.dumps(yaml.safe_load(text))
-        return text
+        return (self.template.directory / uri).read_text(encoding="utf-8")
 
     def _api(self, logical_id: str, resource: dict[str, Any], resolver: Resolver) -> ResourceRecord:
         props = self._properties(resource, resolver)
@@ -848,13 +806,7 @@ class Provisioner:
         rest_api_id = str(apigateway.create_rest_api(name=name)["id"])
         auth = props.get("Auth") or {}
         authorizers = {
-            str(authorizer_name): Authorizer(
-                name=str(authorizer_name),
-                function_arn=str(config["FunctionArn"]),
-                payload_type=str(config.get("FunctionPayloadType", "TOKEN")).upper(),
-                identity_headers=_identity(config, "Headers", "Header"),
-                identity_query_strings=_identity(config, "QueryStrings", None),
-            )
+            str(authorizer_name): _authorizer(logical_id, str(authorizer_name), config)
             for authorizer_name, config in (auth.get("Authorizers") or {}).items()
         }
         spec = ApiSpec(
@@ -873,6 +825,7 @@ class Provisioner:
         self.stack.apis[logical_id] = spec
         return spec
 
+    # template.yaml declares its Api; the implicit one is kept for the shorter test templates.
     def _needs_implicit_api(self) -> bool:
         for resource in self.template.resources.values():
             if resource.get("Type") != "AWS::Serverless::Function":
@@ -913,16 +866,19 @@ class Provisioner:
                     continue
                 auth = event.properties.get("Auth") or {}
                 authorizer = auth.get("Authorizer", api.default_authorizer)
-                if authorizer in ("NONE", "AWS_IAM"):
-                    if authorizer == "AWS_IAM":
-                        logger.warning(
-                            "%s: AWS_IAM auth is not enforced locally", function.logical_id
-                        )
+                if authorizer == "NONE":
                     authorizer = None
+                path = str(event.properties["Path"])
+                method = str(event.properties["Method"]).upper()
+                if method == "ANY" or "+}" in path:
+                    raise TemplateError(
+                        f"{function.logical_id}.{event.name}: ANY and {{greedy+}} routes "
+                        "are not served locally (template.yaml uses neither)"
+                    )
                 api.routes.append(
                     ApiRoute(
-                        path=str(event.properties["Path"]),
-                        method=str(event.properties["Method"]).upper(),
+                        path=path,
+                        method=method,
                         function_logical_id=function.logical_id,
                         event_name=event.name,
                         authorizer=authorizer,
@@ -955,31 +911,23 @@ def _api_logical_id(raw: Any) -> str | None:
     return None
 
 
-def _identity(config: Mapping[str, Any], key: str, singular: str | None) -> tuple[str, ...]:
-    identity = config.get("Identity") or {}
-    values = list(identity.get(key) or [])
-    if singular and identity.get(singular):
-        values.append(identity[singular])
-    if (
-        key == "Headers"
-        and not values
-        and str(config.get("FunctionPayloadType", "TOKEN")).upper() == "TOKEN"
-    ):
-        values = ["Authorization"]
-    return tuple(str(value) for value in values)
+def _authorizer(api: str, name: str, config: Mapping[str, Any]) -> Authorizer:
+    identity = set(config.get("Identity") or {}) - {"ReauthorizeEvery"}
+    if str(config.get("FunctionPayloadType", "TOKEN")).upper() != "REQUEST" or identity:
+        raise TemplateError(
+            f"{api}.{name}: only REQUEST authorizers without identity sources run locally"
+        )
+    return Authorizer(name=name, function_arn=str(config["FunctionArn"]))
+
+
+def _whole_event_only(owner: str, properties: Mapping[str, Any]) -> None:
+    shaping = sorted({"Input", "InputPath", "InputTransformer"} & set(properties))
+    if shaping:
+        raise TemplateError(f"{owner}: {shaping} not supported locally (template.yaml uses none)")
 
 
 def _target_request(target: RuleTarget) -> dict[str, Any]:
-    request: dict[str, Any] = {"Id": target.id, "Arn": target.arn}
-    if target.input is not None:
-        request["Input"] = (
-            target.input if isinstance(target.input, str) else json.dumps(target.input)
-        )
-    if target.input_path is not None:
-        request["InputPath"] = target.input_path
-    if target.input_transformer is not None:
-        request["InputTransformer"] = target.input_transformer
-    return request
+    return {"Id": target.id, "Arn": target.arn}
 
 
 def _encryption_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -987,8 +935,6 @@ def _encryption_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     default = rule.get("ServerSideEncryptionByDefault")
     if default:
         converted["ApplyServerSideEncryptionByDefault"] = dict(default)
-    if "BucketKeyEnabled" in rule:
-        converted["BucketKeyEnabled"] = _as_bool(rule["BucketKeyEnabled"])
     return converted
 
 
@@ -1004,31 +950,6 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
         converted["AbortIncompleteMultipartUpload"] = {
             "DaysAfterInitiation": int(abort["DaysAfterInitiation"])
         }
-    noncurrent = rule.get("NoncurrentVersionExpiration")
-    if noncurrent:
-        converted["NoncurrentVersionExpiration"] = {
-            "NoncurrentDays": int(noncurrent["NoncurrentDays"])
-        }
-    elif "NoncurrentVersionExpirationInDays" in rule:
-        converted["NoncurrentVersionExpiration"] = {
-            "NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])
-        }
-    return converted
-
-
-def _cors_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    converted: dict[str, Any] = {
-        "AllowedMethods": list(rule["AllowedMethods"]),
-        "AllowedOrigins": list(rule["AllowedOrigins"]),
-    }
-    if "AllowedHeaders" in rule:
-        converted["AllowedHeaders"] = list(rule["AllowedHeaders"])
-    if "ExposedHeaders" in rule:
-        converted["ExposeHeaders"] = list(rule["ExposedHeaders"])
-    if "MaxAge" in rule:
-        converted["MaxAgeSeconds"] = int(rule["MaxAge"])
-    if "Id" in rule:
-        converted["ID"] = rule["Id"]
     return converted
 
 

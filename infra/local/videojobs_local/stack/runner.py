@@ -34,7 +34,13 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from . import moto_fixes
 from .apigw import ApiFront
 from .aws_faults import AwsFaults, FaultInjector
-from .events import EventRouter, ExecutionStatusWatcher, SqsPoller, scheduled_event
+from .events import (
+    EventRouter,
+    ExecutionStatusWatcher,
+    SqsPoller,
+    hook_rule_delivery,
+    scheduled_event,
+)
 from .iam_guard import IamGuard
 from .lambda_dispatch import InvocationResult, LambdaDispatcher
 from .provision import Stack, provision
@@ -181,6 +187,7 @@ class LocalStack:
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         self._stops.append(self._stop_mock)
+        self._stops.append(hook_rule_delivery())
         moto_fixes.install()
         self._stops.append(moto_fixes.uninstall)
 
@@ -379,8 +386,7 @@ class LocalStack:
         for target in rule.targets:
             if self.dispatcher.lookup(target.arn) is None:
                 continue
-            payload = json.loads(target.input) if target.input else event
-            self.dispatcher.invoke(target.arn, json.dumps(payload), invocation_type="Event")
+            self.dispatcher.invoke(target.arn, json.dumps(event), invocation_type="Event")
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
         """Wait for an execution to leave RUNNING; returns DescribeExecution's answer."""

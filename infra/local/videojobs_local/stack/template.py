@@ -1,10 +1,12 @@
-"""Load a SAM template and resolve its CloudFormation intrinsics locally."""
+"""Load a SAM template and resolve its CloudFormation intrinsics locally.
+
+Only the intrinsics template.yaml uses are evaluated: Ref, Fn::GetAtt, Fn::Sub, Fn::If,
+Fn::Equals and Fn::Not (with AWS::NoValue); any other is refused with a TemplateError.
+"""
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import logging
 import re
 import shlex
@@ -17,14 +19,11 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-# SAM's Globals sections and the resource types each one feeds.
+# SAM's Globals sections read here and the resource types each one feeds: template.yaml
+# uses Function; Api is kept because the test templates' implicit API is built from it.
 GLOBALS_TARGETS: dict[str, str] = {
     "Function": "AWS::Serverless::Function",
     "Api": "AWS::Serverless::Api",
-    "HttpApi": "AWS::Serverless::HttpApi",
-    "SimpleTable": "AWS::Serverless::SimpleTable",
-    "StateMachine": "AWS::Serverless::StateMachine",
-    "LayerVersion": "AWS::Serverless::LayerVersion",
 }
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -90,29 +89,15 @@ def _get_att(loader: _CfnLoader, node: yaml.Node) -> dict[str, Any]:
     return {"Fn::GetAtt": value}
 
 
+def _unsupported_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> Any:
+    raise TemplateError(f"unsupported intrinsic function !{suffix}")
+
+
 _CfnLoader.add_constructor("!Ref", _long_form("Ref"))
-_CfnLoader.add_constructor("!Condition", _long_form("Condition"))
 _CfnLoader.add_constructor("!GetAtt", _get_att)
-for _fn in (
-    "Sub",
-    "Join",
-    "If",
-    "Equals",
-    "Not",
-    "And",
-    "Or",
-    "Select",
-    "Split",
-    "FindInMap",
-    "ImportValue",
-    "Base64",
-    "GetAZs",
-    "Cidr",
-    "Length",
-    "ToJsonString",
-    "Transform",
-):
+for _fn in ("Sub", "If", "Equals", "Not"):
     _CfnLoader.add_constructor(f"!{_fn}", _long_form(f"Fn::{_fn}"))
+_CfnLoader.add_multi_constructor("!", _unsupported_tag)
 
 
 def load_yaml(text: str) -> dict[str, Any]:
@@ -162,31 +147,27 @@ def _parameter_string(value: Any) -> str:
     return str(value)
 
 
-def _parameter_value(name: str, spec: Mapping[str, Any], raw: str) -> str | list[str]:
+def _parameter_value(name: str, spec: Mapping[str, Any], raw: str) -> str:
+    """The value of a String or Number parameter (the types template.yaml declares)."""
     allowed = spec.get("AllowedValues")
     param_type = str(spec.get("Type", "String"))
-    is_list = param_type in ("CommaDelimitedList", "List<Number>") or param_type.startswith("List<")
-    values = [item.strip() for item in raw.split(",")] if is_list else [raw]
-    for item in values:
-        if allowed is not None and item not in [_parameter_string(a) for a in allowed]:
-            raise TemplateError(f"parameter {name}: {item!r} is not one of {allowed}")
-        pattern = spec.get("AllowedPattern")
-        if pattern is not None and not re.fullmatch(str(pattern), item):
-            raise TemplateError(f"parameter {name}: {item!r} does not match {pattern!r}")
-        if param_type in ("Number", "List<Number>"):
-            try:
-                number = float(item)
-            except ValueError:
-                raise TemplateError(f"parameter {name}: {item!r} is not a number") from None
-            if "MinValue" in spec and number < float(spec["MinValue"]):
-                raise TemplateError(f"parameter {name}: {item} is below {spec['MinValue']}")
-            if "MaxValue" in spec and number > float(spec["MaxValue"]):
-                raise TemplateError(f"parameter {name}: {item} is above {spec['MaxValue']}")
-        if "MinLength" in spec and len(item) < int(spec["MinLength"]):
-            raise TemplateError(f"parameter {name}: shorter than {spec['MinLength']}")
-        if "MaxLength" in spec and len(item) > int(spec["MaxLength"]):
-            raise TemplateError(f"parameter {name}: longer than {spec['MaxLength']}")
-    return values if is_list else raw
+    if param_type not in ("String", "Number"):
+        raise TemplateError(f"parameter {name}: type {param_type} is not supported locally")
+    if allowed is not None and raw not in [_parameter_string(a) for a in allowed]:
+        raise TemplateError(f"parameter {name}: {raw!r} is not one of {allowed}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(str(pattern), raw):
+        raise TemplateError(f"parameter {name}: {raw!r} does not match {pattern!r}")
+    if param_type == "Number":
+        try:
+            number = float(raw)
+        except ValueError:
+            raise TemplateError(f"parameter {name}: {raw!r} is not a number") from None
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            raise TemplateError(f"parameter {name}: {raw} is below {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            raise TemplateError(f"parameter {name}: {raw} is above {spec['MaxValue']}")
+    return raw
 
 
 # -------------------------------------------------------------------- globals
@@ -216,8 +197,7 @@ def apply_globals(document: dict[str, Any]) -> dict[str, Any]:
     for section, properties in globals_section.items():
         resource_type = GLOBALS_TARGETS.get(section)
         if resource_type is None:
-            logger.debug("ignoring unknown Globals section %s", section)
-            continue
+            raise TemplateError(f"Globals.{section} is not supported locally")
         for resource in (result.get("Resources") or {}).values():
             if resource.get("Type") != resource_type:
                 continue
@@ -238,22 +218,13 @@ class PseudoParameters:
     partition: str = "aws"
     url_suffix: str = "amazonaws.com"
 
-    @property
-    def stack_id(self) -> str:
-        return (
-            f"arn:{self.partition}:cloudformation:{self.region}:{self.account_id}:"
-            f"stack/{self.stack_name}/00000000-0000-0000-0000-000000000000"
-        )
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::StackName": self.stack_name,
-            "AWS::StackId": self.stack_id,
             "AWS::Partition": self.partition,
             "AWS::URLSuffix": self.url_suffix,
-            "AWS::NotificationARNs": [],
             "AWS::NoValue": NO_VALUE,
         }
 
@@ -285,14 +256,11 @@ class Resolver:
         *,
         parameters: Mapping[str, Any],
         pseudo: PseudoParameters,
-        mappings: Mapping[str, Any] | None = None,
         conditions: Mapping[str, Any] | None = None,
         resources: Mapping[str, ResourceRecord] | None = None,
     ) -> None:
         self._parameters = parameters
         self._pseudo = pseudo.as_dict()
-        self._region = pseudo.region
-        self._mappings = mappings or {}
         self._condition_defs = conditions or {}
         self._condition_values: dict[str, bool] = {}
         self._resources: Mapping[str, ResourceRecord] = resources or {}
@@ -317,8 +285,8 @@ class Resolver:
             handler = self._INTRINSICS.get(key)
             if handler is not None:
                 return handler(self, argument)
-            if key == "Condition" and isinstance(argument, str):
-                return self.condition(argument)
+            if key.startswith("Fn::"):
+                raise TemplateError(f"unsupported intrinsic function {key}")
         resolved = {key: self.resolve(value) for key, value in node.items()}
         return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 
@@ -369,11 +337,6 @@ class Resolver:
 
         return _SUB_VARIABLE.sub(replace, text)
 
-    def _join(self, argument: Any) -> str:
-        delimiter, values = argument
-        resolved = self.resolve(values)
-        return str(delimiter).join(_parameter_string(value) for value in resolved)
-
     def _if(self, argument: Any) -> Any:
         name, when_true, when_false = argument
         return self.resolve(when_true if self.condition(name) else when_false)
@@ -385,63 +348,13 @@ class Resolver:
     def _not(self, argument: Any) -> bool:
         return not self.resolve(argument[0])
 
-    def _and(self, argument: Any) -> bool:
-        return all(self.resolve(item) for item in argument)
-
-    def _or(self, argument: Any) -> bool:
-        return any(self.resolve(item) for item in argument)
-
-    def _select(self, argument: Any) -> Any:
-        index, values = self.resolve(argument[0]), self.resolve(argument[1])
-        return values[int(index)]
-
-    def _split(self, argument: Any) -> list[str]:
-        delimiter, text = argument[0], self.resolve(argument[1])
-        return str(text).split(str(delimiter))
-
-    def _find_in_map(self, argument: Any) -> Any:
-        map_name, top_key, second_key = (self.resolve(item) for item in argument[:3])
-        try:
-            return self._mappings[map_name][top_key][second_key]
-        except KeyError:
-            raise TemplateError(f"Fn::FindInMap: no {map_name}/{top_key}/{second_key}") from None
-
-    def _base64(self, argument: Any) -> str:
-        return base64.b64encode(str(self.resolve(argument)).encode()).decode()
-
-    def _get_azs(self, argument: Any) -> list[str]:
-        region = self.resolve(argument) or self._region
-        return [f"{region}{zone}" for zone in "abc"]
-
-    def _length(self, argument: Any) -> int:
-        return len(self.resolve(argument))
-
-    def _to_json_string(self, argument: Any) -> str:
-        return json.dumps(self.resolve(argument), separators=(",", ":"))
-
-    def _unsupported(self, argument: Any) -> Any:
-        raise TemplateError(f"unsupported intrinsic function with argument {argument!r}")
-
     _INTRINSICS: ClassVar[dict[str, Callable[[Resolver, Any], Any]]] = {
         "Ref": _ref,
         "Fn::GetAtt": _get_att,
         "Fn::Sub": _sub,
-        "Fn::Join": _join,
         "Fn::If": _if,
         "Fn::Equals": _equals,
         "Fn::Not": _not,
-        "Fn::And": _and,
-        "Fn::Or": _or,
-        "Fn::Select": _select,
-        "Fn::Split": _split,
-        "Fn::FindInMap": _find_in_map,
-        "Fn::Base64": _base64,
-        "Fn::GetAZs": _get_azs,
-        "Fn::Length": _length,
-        "Fn::ToJsonString": _to_json_string,
-        "Fn::ImportValue": _unsupported,
-        "Fn::Cidr": _unsupported,
-        "Fn::Transform": _unsupported,
     }
 
 
@@ -504,10 +417,6 @@ class Template:
         return active
 
     @property
-    def mappings(self) -> dict[str, Any]:
-        return dict(self.document.get("Mappings") or {})
-
-    @property
     def outputs(self) -> dict[str, Any]:
         return dict(self.document.get("Outputs") or {})
 
@@ -515,7 +424,6 @@ class Template:
         return Resolver(
             parameters=self.parameters,
             pseudo=self.pseudo,
-            mappings=self.mappings,
             conditions=self.document.get("Conditions") or {},
             resources=resources,
         )
