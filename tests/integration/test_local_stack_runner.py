@@ -88,7 +88,10 @@ def template(tmp_path: Path, fx: ModuleType) -> Path:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on the port. SO_REUSEADDR lets the probe bind past connections the
+    server closed (TIME_WAIT), never past a socket still listening."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -41,12 +41,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def _is_log_record(line: str) -> bool:
-    """A JSON log line of a function (Powertools' shape), not the command's output."""
+    """A JSON log line or metrics (EMF) line of a function, not the command's output."""
     try:
         record = json.loads(line)
     except ValueError:
         return False
-    return isinstance(record, dict) and {"level", "location", "message"} <= set(record)
+    if not isinstance(record, dict):
+        return False
+    return "_aws" in record or {"level", "location", "message"} <= set(record)
 
 
 def submit(api: httpx.Client, **body: Any) -> httpx.Response:
