@@ -28,6 +28,7 @@
     tab: "jobs",
     timer: null,
     confirmAction: null,
+    batchIds: [], // the batches the batches tab last drew
     schema: null,
     sprites: new Map(), // spritesheet url -> {cols, rows}
   };
@@ -143,6 +144,7 @@
     state.order = [];
     state.pages = 1;
     state.selected = null;
+    state.batchIds = [];
     clearTimeout(state.timer);
     for (const id of ["jobs-view", "new-view", "batches-view", "usage-view", "tabs", "signout"]) {
       $(id).hidden = true;
@@ -178,6 +180,9 @@
       await loadJobs();
       renderJobs();
       renderDetail();
+      // The batches tab lists the batches of the jobs loaded: shown before the first list
+      // arrived, or when a new batch appears, it is drawn again.
+      if (state.tab === "batches" && batchIds().join() !== state.batchIds.join()) renderBatches();
     } catch (error) {
       if (state.key) notice(error.message);
     }
@@ -570,8 +575,13 @@
 
   // --- batches and usage -------------------------------------------------------------------
 
+  function batchIds() {
+    return [...new Set(state.order.map((id) => state.jobs.get(id).batch_id).filter(Boolean))];
+  }
+
   async function renderBatches() {
-    const ids = [...new Set(state.order.map((id) => state.jobs.get(id).batch_id).filter(Boolean))];
+    const ids = batchIds();
+    state.batchIds = ids;
     const list = $("batches");
     $("batches-empty").hidden = ids.length > 0;
     try {
