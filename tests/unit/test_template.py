@@ -229,7 +229,7 @@ _S3_GRANTS: dict[str, dict[str, set[str]]] = {
         "intake": {"s3:GetObject", "s3:GetObjectVersion"},
         "results": {"s3:PutObject"},
     },
-    "NotifyFunction": {"videos": {"s3:GetObject"}},
+    "CallbacksFunction": {"videos": {"s3:GetObject"}},
 }
 # Listing, by the prefixes a function may list. None: unconditional, which only intake needs
 # (a GetObject of a missing file answers 404 rather than 403 only with an unconditional

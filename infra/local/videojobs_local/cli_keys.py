@@ -244,7 +244,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     """Create a key for a tenant (and the tenant, with its callback secret, if it is new).
 
     The callback secret is printed when the tenant is created, and never again: nothing but
-    the notify function can decrypt it. ``rotate-secret`` makes a new one.
+    the callbacks function can decrypt it. ``rotate-secret`` makes a new one.
     """
     from videojobs.dal import api_keys, tenants
     from videojobs.logic import tenant_admin

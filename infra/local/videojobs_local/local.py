@@ -84,7 +84,7 @@ class LocalVideojobs:
         """The current secret that signs ``tenant_id``'s callbacks.
 
         Only here: moto does not evaluate the key policy, which in AWS lets no one but the
-        notify function decrypt it (the keys CLI shows a secret once, when it creates it).
+        callbacks function decrypt it (the keys CLI shows a secret once, when it creates it).
         """
         from videojobs import callback_secrets
         from videojobs.dal import tenants
