@@ -58,7 +58,7 @@ def test_stored_files_get_their_variants_type_whatever_the_provider_says(
     monkeypatch.setattr(assets, "store_stream", store_stream)
     monkeypatch.setattr(jobs, "record_assets", record_assets)
     # When the store step runs
-    done = store_assets.store(JOB_ID)
+    done = store_assets.store_assets(JOB_ID)
     # Then each file is stored as what it is, never as the provider's text/html
     assert stored_types == {
         "video.mp4": "video/mp4",

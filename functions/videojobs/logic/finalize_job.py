@@ -208,7 +208,7 @@ def finalize(job_id: str) -> Job:
     return _end(job_id, JobStatus.COMPLETED, fields, "video.completed", "JobsCompleted")
 
 
-def fail(job_id: str, error: dict[str, Any] | None) -> Job:
+def record_failure(job_id: str, error: dict[str, Any] | None) -> Job:
     """Job -> failed with a normalised reason (if still running), slot released, event out."""
     job = jobs.get(job_id)
     if job.status.is_terminal:
