@@ -14,7 +14,8 @@ import pytest
 from pipeline_support import wait_for_job
 from standardwebhooks import Webhook
 
-from videojobs import aws, callback_sender, standard_webhooks
+from videojobs import standard_webhooks
+from videojobs.adapters import aws, callback_sender
 from videojobs.dal import jobs
 from videojobs.logic import callbacks, tenant_admin
 from videojobs.models.job import CallbackAttempt

@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from videojobs import standard_webhooks
-from videojobs.callback_sender import SendResult
+from videojobs.adapters.callback_sender import SendResult
 from videojobs.dal.tenants import Tenant
 from videojobs.handlers import callbacks as callbacks_handler
 from videojobs.logic import callbacks, video_view

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from videojobs import callback_sender, standard_webhooks
+from videojobs import standard_webhooks
+from videojobs.adapters import callback_sender
 from videojobs.dal.tenants import Tenant
 from videojobs.handlers import callbacks as callbacks_handler
 from videojobs.logic import callbacks, video_view

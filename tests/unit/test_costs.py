@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from videojobs import aws, eventbus
+from videojobs.adapters import aws, eventbus
 from videojobs.dal import budgets, tenants
 from videojobs.dal import jobs as jobs_dal
 from videojobs.dal.budgets import Charge, OverBudgetError
@@ -549,7 +549,7 @@ class _Provider:
 @pytest.fixture
 def cancelling(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real cancel on moto tables, with the workflow, events and batch count stubbed."""
-    from videojobs import workflow
+    from videojobs.adapters import workflow
     from videojobs.logic import cancel_job, provider_access
 
     monkeypatch.setattr(workflow, "stop", lambda job_id, cause: True)

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from job_factory import JOB_ID, make_job
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal import jobs
 from videojobs.logic import store_assets
 from videojobs.models.job import Job, JobStatus, StoredAsset

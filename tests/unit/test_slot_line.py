@@ -12,7 +12,7 @@ import boto3
 import pytest
 from job_factory import NOW, make_job
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.dal import control, jobs
 from videojobs.logic import slots
 from videojobs.models.errors import JobCancelledError

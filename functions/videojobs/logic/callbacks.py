@@ -37,8 +37,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from videojobs import callback_queue, callback_secrets, callback_sender, standard_webhooks
-from videojobs.callback_sender import SendResult
+from videojobs import standard_webhooks
+from videojobs.adapters import callback_queue, callback_secrets, callback_sender
+from videojobs.adapters.callback_sender import SendResult
 from videojobs.dal import batches, jobs, tenants
 from videojobs.logic import callback_target
 from videojobs.logic.batch_completion import batch_event_detail

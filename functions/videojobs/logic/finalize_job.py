@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from videojobs import eventbus
+from videojobs.adapters import eventbus
 from videojobs.dal import control, jobs
 from videojobs.logic import costs, slots
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError

@@ -10,7 +10,7 @@ whichever of a release and a join lands second is followed by a read that sees b
 
 from __future__ import annotations
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.dal import control, jobs
 from videojobs.models.errors import JobCancelledError, StaleTransitionError
 from videojobs.observability import logger

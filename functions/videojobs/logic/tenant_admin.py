@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 
-from videojobs import callback_secrets, standard_webhooks
+from videojobs import standard_webhooks
+from videojobs.adapters import callback_secrets
 from videojobs.dal import tenants
 from videojobs.dal.tenants import Tenant
 from videojobs.models.errors import InvalidRequestError

@@ -200,7 +200,7 @@ def _deployed_environment(args: argparse.Namespace) -> dict[str, str | None]:
 @contextmanager
 def _targeting(environment: Mapping[str, str | None]) -> Iterator[None]:
     """Point the data-access modules at a stack; the process environment is restored after."""
-    from videojobs import aws
+    from videojobs.adapters import aws
     from videojobs.settings import get_settings
 
     saved = {name: os.environ.get(name) for name in environment}

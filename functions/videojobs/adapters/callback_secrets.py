@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.settings import get_settings
 
 PURPOSE = "callback-secret"
