@@ -1,6 +1,6 @@
 """Powertools Tracer, for the handlers whose time goes to calls worth seeing one by one.
 
-The workflow steps (provider requests, S3 streaming, DynamoDB) and the notify function
+The workflow steps (provider requests, S3 streaming, DynamoDB) and the callbacks function
 (callback POSTs) import this; the other handlers do not, to keep their cold starts short
 (figures in docs/performance.md). Creating the tracer patches botocore and httpx, so every
 AWS call and HTTP request becomes an X-Ray subsegment; only those two: patching everything

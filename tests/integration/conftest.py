@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pipeline_support import PIPELINE_PARAMETERS, PIPELINE_SPEED, EventProbe
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.settings import get_settings
 from videojobs_local.local import LocalVideojobs, run_local
 

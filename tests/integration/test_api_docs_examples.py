@@ -3,7 +3,7 @@
 Every fenced block marked ``<!-- example: NAME -->`` is executed: bash blocks with ``bash -euo
 pipefail`` (curl and the ``videojobs`` CLI), python blocks with this interpreter (the openai
 SDK). The stack runs in this process; the examples reach it over HTTP from subprocesses, with
-``API``, ``KEY``, ``STATE`` and ``WEBHOOK_SECRET`` set, each in its own directory holding
+``API``, ``KEY``, ``STATE`` and ``CALLBACK_SECRET`` set, each in its own directory holding
 ``.local/stack.json`` as ``videojobs local up`` leaves it. Each example is checked for what its
 text promises, so the guide cannot drift from the code.
 """
@@ -303,7 +303,7 @@ class Reader:
             "API": self.state["api_url"],
             "KEY": self.state["api_key"],
             "STATE": str(state_file),
-            "WEBHOOK_SECRET": self.state["callback_secret"],
+            "CALLBACK_SECRET": self.state["callback_secret"],
         }
 
 

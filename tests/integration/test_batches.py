@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pipeline_support import EventProbe, wait_for_job
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.dal import batches as batches_dal
 from videojobs.dal import jobs as jobs_dal
 from videojobs.logic.batches import on_job_terminal
@@ -239,24 +239,28 @@ def test_a_batch_cut_short_by_the_service_still_completes(
     in_process: None,
 ) -> None:
     # Given a workflow service that refuses the second execution of a three-job batch
-    real_start = workflow.start
+    real_client = workflow.aws.stepfunctions
     calls: list[str] = []
 
-    def flaky_start(name: str, payload: dict[str, Any]) -> Any:
-        calls.append(name)
-        if len(calls) == 2:
-            raise ClientError(
-                {"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "StartExecution"
-            )
-        return real_start(name, payload)
+    class FlakyStepFunctions:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_client(), name)
 
-    monkeypatch.setattr(workflow, "start", flaky_start)
+        def start_execution(self, **kwargs: Any) -> Any:
+            calls.append(kwargs["name"])
+            if len(calls) == 2:
+                raise ClientError(
+                    {"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "StartExecution"
+                )
+            return real_client().start_execution(**kwargs)
+
+    monkeypatch.setattr(workflow.aws, "stepfunctions", FlakyStepFunctions)
     tag = uuid.uuid4().hex
     # When the batch is submitted
     response = api.post(
         "/video_batches", json={"prompt": "a storm", "n": 3, "metadata": {"t": tag}}
     )
-    monkeypatch.setattr(workflow, "start", real_start)
+    monkeypatch.setattr(workflow.aws, "stepfunctions", real_client)
     # Then the caller is told to try again
     assert response.status_code == 503, response.text
     # And the batch holds the two jobs that exist: one running, one failed at the start

@@ -1,4 +1,4 @@
-"""Signed callbacks end to end: a job's event goes EventBridge -> callbacks queue -> notify
+"""Signed callbacks end to end: a job's event goes EventBridge -> callbacks queue -> callbacks
 function -> the caller's URL (a local receiver), signed with the tenant's secret, retried
 after failures, and every attempt is recorded on the job."""
 
@@ -14,9 +14,10 @@ import pytest
 from pipeline_support import wait_for_job
 from standardwebhooks import Webhook
 
-from videojobs import aws, callback_sender, standard_webhooks
+from videojobs import standard_webhooks
+from videojobs.adapters import aws, callback_sender
 from videojobs.dal import jobs
-from videojobs.logic import notify, tenant_admin
+from videojobs.logic import callbacks, tenant_admin
 from videojobs.models.job import CallbackAttempt
 from videojobs.settings import get_settings
 from videojobs_local.emulator import WebhookReceiver
@@ -48,7 +49,7 @@ def client(service: LocalVideojobs, tenant_key: tuple[str, str]) -> Iterator[htt
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries after 1 s, 2 s, ... instead of 30 s, 60 s (handlers run in this process)."""
-    monkeypatch.setattr(notify, "BACKOFF_BASE_SECONDS", 1)
+    monkeypatch.setattr(callbacks, "BACKOFF_BASE_SECONDS", 1)
 
 
 def eventually(probe: Callable[[], T | None], timeout: float = 30.0) -> T:
@@ -289,7 +290,7 @@ def test_the_callback_body_is_json_with_the_webhook_headers(
 
     # Then it is a JSON POST with exactly one v1 signature and our user agent
     assert delivery.headers["content-type"] == "application/json"
-    assert delivery.headers["user-agent"].startswith("videojobs-webhooks/")
+    assert delivery.headers["user-agent"].startswith("videojobs-callbacks/")
     assert delivery.headers["webhook-signature"].startswith("v1,")
     assert " " not in delivery.headers["webhook-signature"]
     assert json.loads(delivery.body)["data"]["id"] == job["id"]
@@ -326,7 +327,7 @@ def test_an_event_forged_onto_the_bus_for_a_running_job_sends_no_callback(
     )
     eventually(lambda: callbacks_queue_drained(service))
 
-    # Then the notify function consumed it and sent nothing: the stored job is not completed
+    # Then the callbacks function consumed it and sent nothing: the stored job is not completed
     assert webhook_receiver.received == []
     assert client.get(f"/videos/{job['id']}").json()["status"] in {"queued", "in_progress"}
     get_settings.cache_clear()

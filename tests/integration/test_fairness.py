@@ -146,8 +146,8 @@ def test_aborted_executions_give_back_their_tenants_slots(
 def test_the_sweep_gives_back_a_tenants_count_with_a_stale_slot(
     service: LocalVideojobs, api: httpx.Client, in_process: None
 ) -> None:
+    from videojobs.adapters.workflow import execution_status
     from videojobs.logic.finalize_job import sweep_slots
-    from videojobs.workflow import execution_status
 
     # Given a holder with no execution at all, counted in the global slots and in tenant A's,
     # as if its execution had ended without its release or its status-change event

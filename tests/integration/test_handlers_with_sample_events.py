@@ -30,7 +30,8 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline_support import API_LIMITS_OFF
 
-from videojobs import aws, standard_webhooks, workflow
+from videojobs import standard_webhooks
+from videojobs.adapters import aws, workflow
 from videojobs.dal import api_keys, control, jobs
 from videojobs.handlers import api, authorizer, provider_webhook, reaper, steps
 from videojobs.logic import submit_job

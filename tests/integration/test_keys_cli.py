@@ -72,7 +72,7 @@ def test_keys_create_prints_a_working_key_and_the_new_tenants_callback_secret(
     )
 
     # Then it is a different key, and the secret is not shown again (the tenant existed, and
-    # only the notify function can decrypt its secret)
+    # only the callbacks function can decrypt its secret)
     again = json.loads(out)
     assert code == 0
     assert again["api_key"] != created["api_key"]

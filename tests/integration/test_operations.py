@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pipeline_support import wait_for_job
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal import jobs
 from videojobs.settings import get_settings
 from videojobs_local.cli import main

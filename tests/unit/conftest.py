@@ -33,7 +33,7 @@ def jobs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import boto3
     from moto import mock_aws
 
-    from videojobs import aws
+    from videojobs.adapters import aws
     from videojobs.settings import get_settings
 
     for name, value in {

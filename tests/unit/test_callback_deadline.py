@@ -1,7 +1,7 @@
 """A slow or hostile callback receiver cannot stall or dead-letter other tenants' callbacks.
 
 Real loopback servers stand in for receivers: one trickles its answer a byte a second, one
-accepts the connection and never answers, one answers at once. The notify handler runs with
+accepts the connection and never answers, one answers at once. The callbacks handler runs with
 the real sender; the tables, the queue and the address check are in memory.
 """
 
@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from videojobs import callback_sender, standard_webhooks
+from videojobs import standard_webhooks
+from videojobs.adapters import callback_sender
 from videojobs.dal.tenants import Tenant
-from videojobs.handlers import notify as notify_handler
-from videojobs.logic import notify, video_view
+from videojobs.handlers import callbacks as callbacks_handler
+from videojobs.logic import callbacks, video_view
 from videojobs.models.errors import JobNotFoundError
 from videojobs.models.job import CallbackAttempt, Job, JobStatus, VideoRequest
 from videojobs.settings import get_settings
@@ -143,9 +144,9 @@ class Context:
     """A Lambda context whose remaining time is read from a list (the last value repeats)."""
 
     remaining: list[int]
-    function_name: str = "videojobs-notify"
+    function_name: str = "videojobs-callbacks"
     memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:videojobs-notify"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:videojobs-callbacks"
     aws_request_id: str = "00000000-0000-0000-0000-000000000002"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -190,7 +191,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     get_settings.cache_clear()
     s = Store()
     monkeypatch.setattr(
-        notify,
+        callbacks,
         "jobs",
         SimpleNamespace(
             get=s.get_job,
@@ -199,22 +200,24 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
             ).append(attempt),
         ),
     )
-    monkeypatch.setattr(notify, "tenants", SimpleNamespace(get_tenant=s.tenant))
+    monkeypatch.setattr(callbacks, "tenants", SimpleNamespace(get_tenant=s.tenant))
     # KMS: the "ciphertext" here is the secret's bytes.
     monkeypatch.setattr(
-        notify, "callback_secrets", SimpleNamespace(decrypt=lambda tenant, c: c.decode())
+        callbacks, "callback_secrets", SimpleNamespace(decrypt=lambda tenant, c: c.decode())
     )
     # Loopback receivers: the address rules are tested elsewhere.
     monkeypatch.setattr(
-        notify, "callback_target", SimpleNamespace(resolve_safe_addresses=lambda u: ["127.0.0.1"])
+        callbacks,
+        "callback_target",
+        SimpleNamespace(resolve_safe_addresses=lambda u: ["127.0.0.1"]),
     )
     monkeypatch.setattr(
-        notify,
+        callbacks,
         "callback_queue",
         SimpleNamespace(enqueue=lambda body, delay: s.queued.append((json.loads(body), delay))),
     )
     monkeypatch.setattr(video_view, "assets", SimpleNamespace(presigned_get_url=lambda key: key))
-    monkeypatch.setattr(notify, "ATTEMPT_SECONDS", ATTEMPT_SECONDS)
+    monkeypatch.setattr(callbacks, "ATTEMPT_SECONDS", ATTEMPT_SECONDS)
     yield s
     get_settings.cache_clear()
 
@@ -242,8 +245,8 @@ def test_hostile_receivers_delay_no_other_tenants_callback_and_are_retried_not_d
     quiet = store.add_job("quietco", silent.url)
     good = store.add_job("acme", receiver.url)
 
-    # When the notify function handles the batch
-    result = notify_handler.handler(sqs_event(store, [slow, quiet, good]), Context([60_000]))
+    # When the callbacks function handles the batch
+    result = callbacks_handler.handler(sqs_event(store, [slow, quiet, good]), Context([60_000]))
 
     # Then the third tenant's callback was delivered
     (delivery,) = receiver.received
@@ -267,16 +270,16 @@ def test_a_tenant_gets_a_bounded_share_of_an_invocation_and_the_rest_is_deferred
     other = store.add_job("acme", receiver.url)
 
     # When it is handled
-    result = notify_handler.handler(sqs_event(store, [*busy, other]), Context([60_000]))
+    result = callbacks_handler.handler(sqs_event(store, [*busy, other]), Context([60_000]))
 
     # Then the busy tenant had three attempts, the other tenant's came second (round-robin)
     delivered = [json.loads(d.body)["data"]["id"] for d in receiver.received]
-    assert len(delivered) == notify.ATTEMPTS_PER_TENANT + 1
+    assert len(delivered) == callbacks.ATTEMPTS_PER_TENANT + 1
     assert delivered[:2] == [busy[0], other]
     # ... and its other two messages went back on the queue unchanged, no attempt counted
     deferred = [body["detail"]["job_id"] for body, _ in store.queued]
     assert deferred == busy[3:]
-    assert {delay for _, delay in store.queued} == {notify.TENANT_DEFER_SECONDS}
+    assert {delay for _, delay in store.queued} == {callbacks.TENANT_DEFER_SECONDS}
     assert all(job_id not in store.attempts for job_id in busy[3:])
     assert result == {"batchItemFailures": []}
 
@@ -287,11 +290,11 @@ def test_no_attempt_starts_without_time_to_finish_it(
     # Given two callbacks and an invocation that has time for the first attempt only
     first = store.add_job("acme", receiver.url)
     second = store.add_job("globex", receiver.url)
-    enough = int(ATTEMPT_SECONDS * 1000) + notify.MARGIN_MS
+    enough = int(ATTEMPT_SECONDS * 1000) + callbacks.MARGIN_MS
     context = Context([60_000, enough - 1])
 
     # When the batch is handled
-    result = notify_handler.handler(sqs_event(store, [first, second]), context)
+    result = callbacks_handler.handler(sqs_event(store, [first, second]), context)
 
     # Then the first was delivered; the second was handed back to SQS untouched, no attempt
     # counted for it, to be tried by a later invocation

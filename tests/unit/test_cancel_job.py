@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from job_factory import JOB_ID, NOW, make_job
 
-from videojobs import eventbus, workflow
+from videojobs.adapters import eventbus, workflow
 from videojobs.dal import jobs
 from videojobs.logic import cancel_job as logic
 from videojobs.logic import provider_access, slots

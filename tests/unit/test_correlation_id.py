@@ -66,11 +66,11 @@ def test_every_lambda_task_in_the_asl_is_handed_the_executions_input() -> None:
     ("handler", "module", "function"),
     [
         ("submit", submit_job, "submit"),
-        ("await_completion", apply_provider_status, "park"),
-        ("check_status", apply_provider_status, "check"),
-        ("store", store_assets, "store"),
+        ("await_completion", apply_provider_status, "await_completion"),
+        ("check_status", apply_provider_status, "check_status"),
+        ("store_assets", store_assets, "store_assets"),
         ("finalize", finalize_job, "finalize"),
-        ("record_failure", finalize_job, "fail"),
+        ("record_failure", finalize_job, "record_failure"),
     ],
 )
 def test_a_step_handler_runs_its_logic_under_the_jobs_correlation_id(

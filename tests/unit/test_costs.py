@@ -12,11 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from videojobs import aws, eventbus
+from videojobs.adapters import aws, eventbus
 from videojobs.dal import budgets, tenants
 from videojobs.dal import jobs as jobs_dal
 from videojobs.dal.budgets import Charge, OverBudgetError
-from videojobs.logic import costs, notify, usage
+from videojobs.logic import callbacks, costs, usage
 from videojobs.models.errors import (
     BudgetExceededError,
     InvalidRequestError,
@@ -279,7 +279,7 @@ def test_the_event_and_the_callback_carry_the_cost() -> None:
     # Then its EventBridge detail and its callback's Video resource both show the cost
     expected = {"estimated_usd": 2.0, "settled_usd": 0.0}
     assert eventbus.job_event_detail(job)["cost"] == expected
-    assert notify.video_data(job)["cost"] == expected
+    assert callbacks.video_data(job)["cost"] == expected
 
 
 # --- the ledgers on DynamoDB -----------------------------------------------------------------
@@ -549,7 +549,7 @@ class _Provider:
 @pytest.fixture
 def cancelling(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real cancel on moto tables, with the workflow, events and batch count stubbed."""
-    from videojobs import workflow
+    from videojobs.adapters import workflow
     from videojobs.logic import cancel_job, provider_access
 
     monkeypatch.setattr(workflow, "stop", lambda job_id, cause: True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from videojobs import aws, credentials
+from videojobs.adapters import aws, credentials
 from videojobs.settings import get_settings
 
 KEY_ID = "arn:aws:secretsmanager:us-east-1:123456789012:secret:key"

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from job_factory import JOB_ID, make_job
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal import jobs
 from videojobs.logic import store_assets
 from videojobs.models.job import Job, JobStatus, StoredAsset
@@ -58,7 +58,7 @@ def test_stored_files_get_their_variants_type_whatever_the_provider_says(
     monkeypatch.setattr(assets, "store_stream", store_stream)
     monkeypatch.setattr(jobs, "record_assets", record_assets)
     # When the store step runs
-    done = store_assets.store(JOB_ID)
+    done = store_assets.store_assets(JOB_ID)
     # Then each file is stored as what it is, never as the provider's text/html
     assert stored_types == {
         "video.mp4": "video/mp4",

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from conftest import FakeLambdaContext
 from job_factory import JOB_ID, make_job
 
-from videojobs import aws, credentials
+from videojobs.adapters import aws, credentials
 from videojobs.handlers import api, api_videos, steps
 from videojobs.logic import apply_provider_status, finalize_job, provider_access
 from videojobs.models.errors import ProviderConfigError, RequestRateExceededError

@@ -148,7 +148,7 @@ def test_storing_assets_waits_longer_yet_well_inside_the_store_function_timeout(
     monkeypatch.setattr(jobs, "get", lambda job_id: stored)
     monkeypatch.setattr(jobs, "record_assets", lambda job_id, files: stored)
     # When the store step runs
-    store_assets.store(JOB_ID)
+    store_assets.store_assets(JOB_ID)
     # Then it may wait longer than the default for each download's token, and all of them
     # together stay within half of the store function's timeout
     [bounds] = provider.bounds
@@ -166,7 +166,7 @@ def test_a_status_check_keeps_the_default_wait_inside_its_function_timeout(
     monkeypatch.setattr(jobs, "get", lambda job_id: running)
     recorded(monkeypatch, running)
     # When the status check step runs
-    outcome = apply_provider_status.check(JOB_ID, 15)
+    outcome = apply_provider_status.check_status(JOB_ID, 15)
     # Then it asked with the default bound, which ends well before the check function does
     assert outcome.provider_status == "in_progress"
     assert provider.bounds == [{}]

@@ -13,7 +13,7 @@ import pytest
 from job_factory import JOB_ID, make_job
 from moto import mock_aws
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal import jobs
 from videojobs.dal.rate_limit import BucketState, TokenBucket, refilled
 from videojobs.logic import cancel_job, provider_access

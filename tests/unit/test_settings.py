@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from videojobs import aws, callback_secrets, workflow
+from videojobs.adapters import aws, callback_secrets, workflow
 from videojobs.dal import jobs
 from videojobs.settings import SettingMissingError, Settings, get_settings
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from job_factory import NOW, make_job
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.dal import control, jobs
 from videojobs.logic import slots
 from videojobs.models.errors import JobCancelledError
@@ -81,8 +81,8 @@ def test_a_freed_slot_goes_to_the_oldest_parked_job_which_is_woken(line: Wakes) 
     # Given both slots taken and two jobs of other tenants parked, the younger first
     acquire("run-a", "a")
     acquire("run-b", "b")
-    assert slots.park(queued_job("young", "c", age=1), "c", "token-young") is False
-    assert slots.park(queued_job("old", "d", age=5), "d", "token-old") is False
+    assert slots.park_for_slot(queued_job("young", "c", age=1), "c", "token-young") is False
+    assert slots.park_for_slot(queued_job("old", "d", age=5), "d", "token-old") is False
     assert line.woken == []
     # When one slot is freed
     assert slots.free("run-a") is True
@@ -98,8 +98,8 @@ def test_a_job_whose_tenant_is_at_its_cap_is_passed_over_not_dropped(line: Wakes
     # Given tenant a holding its one slot, with an older job of its own in line
     acquire("run-a", "a")
     acquire("run-b", "b")
-    slots.park(queued_job("a-2", "a", age=9), "a", "token-a-2")
-    slots.park(queued_job("c-1", "c", age=1), "c", "token-c-1")
+    slots.park_for_slot(queued_job("a-2", "a", age=9), "a", "token-a-2")
+    slots.park_for_slot(queued_job("c-1", "c", age=1), "c", "token-c-1")
     # When tenant b's job ends, freeing a slot tenant a may not take
     slots.free("run-b")
     # Then tenant c's younger job gets it, and a's job keeps its place
@@ -120,7 +120,7 @@ def test_a_job_parking_just_as_the_last_slot_frees_wakes_itself(line: Wakes) -> 
     assert slots.free("run-a") is True
     assert line.woken == []
     # Then parking finds the free slot and wakes the job itself, holding it
-    assert slots.park(late, "c", "token-late") is True
+    assert slots.park_for_slot(late, "c", "token-late") is True
     assert line.woken == ["token-late"]
     assert "late" in semaphore()["holders"]
     assert control.line() == []
@@ -131,7 +131,7 @@ def test_a_job_that_already_holds_a_slot_goes_on_without_joining_the_line(line: 
     acquire("dup", "a")
     queued_job("dup", "a", age=0)
     # When the job parks
-    woke = slots.park("dup", "a", "token-dup")
+    woke = slots.park_for_slot("dup", "a", "token-dup")
     # Then it wakes itself at once, still holding exactly one slot
     assert woke is True and line.woken == ["token-dup"]
     item = semaphore()
@@ -143,8 +143,8 @@ def test_a_stale_token_gives_the_slot_back_and_it_goes_to_the_next_job(line: Wak
     # Given two parked jobs, the older one's wait already over (its token is stale)
     acquire("run-a", "a")
     acquire("run-b", "b")
-    slots.park(queued_job("gone", "c", age=9), "c", "token-gone")
-    slots.park(queued_job("next", "d", age=1), "d", "token-next")
+    slots.park_for_slot(queued_job("gone", "c", age=9), "c", "token-gone")
+    slots.park_for_slot(queued_job("next", "d", age=1), "d", "token-next")
     line.stale.add("token-gone")
     # When a slot is freed
     slots.free("run-a")
@@ -160,11 +160,11 @@ def test_a_job_that_confirmed_its_slot_keeps_it_despite_a_stale_first_token(line
     # Given a job granted a slot whose first wait had timed out, and which parked again
     acquire("run-a", "a")
     acquire("run-b", "b")
-    slots.park(queued_job("slow", "c", age=9), "c", "token-1")
+    slots.park_for_slot(queued_job("slow", "c", age=9), "c", "token-1")
     line.stale.add("token-1")
     assert control.grant_next(limit=3, tenant_limit=1) is not None  # a third slot appears
     # When its second park confirms the slot before the granter learns the token was stale
-    assert slots.park("slow", "c", "token-2") is True
+    assert slots.park_for_slot("slow", "c", "token-2") is True
     # Then the granter's late give-back changes nothing: the job keeps its slot
     assert control.release_unconfirmed("slow") is False
     assert "slow" in semaphore()["holders"]
@@ -174,7 +174,7 @@ def test_a_job_that_confirmed_its_slot_keeps_it_despite_a_stale_first_token(line
 def test_a_job_cancelled_while_parked_leaves_the_line(line: Wakes) -> None:
     acquire("run-a", "a")
     acquire("run-b", "b")
-    slots.park(queued_job("cancelled", "c", age=5), "c", "token-c")
+    slots.park_for_slot(queued_job("cancelled", "c", age=5), "c", "token-c")
     jobs.transition("cancelled", JobStatus.CANCELLED, allowed_from=[JobStatus.QUEUED])
     # When its cancel gives back what it holds
     assert slots.free("cancelled") is False
@@ -189,7 +189,7 @@ def test_a_job_that_ended_cannot_park(line: Wakes) -> None:
     queued_job("ended", "a", age=0)
     jobs.transition("ended", JobStatus.CANCELLED, allowed_from=[JobStatus.QUEUED])
     with pytest.raises(JobCancelledError):
-        slots.park("ended", "a", "token-ended")
+        slots.park_for_slot("ended", "a", "token-ended")
     assert control.line() == []
 
 

@@ -229,7 +229,7 @@ _S3_GRANTS: dict[str, dict[str, set[str]]] = {
         "intake": {"s3:GetObject", "s3:GetObjectVersion"},
         "results": {"s3:PutObject"},
     },
-    "NotifyFunction": {"videos": {"s3:GetObject"}},
+    "CallbacksFunction": {"videos": {"s3:GetObject"}},
 }
 # Listing, by the prefixes a function may list. None: unconditional, which only intake needs
 # (a GetObject of a missing file answers 404 rather than 403 only with an unconditional
@@ -438,3 +438,37 @@ def test_every_function_is_given_every_setting_that_names_a_resource() -> None:
     assert {name: named - names for name, names in _function_variables().items()} == {
         name: set() for name in FUNCTIONS
     }
+
+
+def _snake(state: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", state).lower()
+
+
+def _lambda_tasks() -> dict[str, str]:
+    """ASL Lambda task state -> the template function it invokes."""
+    substitutions = MACHINE["DefinitionSubstitutions"]
+    tasks = {}
+    for name, state in json.loads(PLACEHOLDER.sub("7", ASL_TEXT))["States"].items():
+        if state.get("Type") != "Task" or ":lambda:" not in state["Resource"]:
+            continue
+        placeholder = PLACEHOLDER.search(ASL_TEXT[ASL_TEXT.index(f'"{name}": {{') :])
+        assert placeholder is not None and placeholder.group(1).endswith("FunctionArn"), name
+        tasks[name] = substitutions[placeholder.group(1)]["Fn::GetAtt"][0]
+    return tasks
+
+
+def test_each_workflow_step_keeps_its_asl_state_name_in_handler_and_logic() -> None:
+    # Given the Lambda task states of the job state machine and the functions they invoke
+    tasks = _lambda_tasks()
+    assert len(tasks) == 7, tasks
+    logic = [
+        importlib.import_module(f"videojobs.logic.{path.stem}")
+        for path in (ROOT / "functions/videojobs/logic").glob("*.py")
+    ]
+    for state, function in tasks.items():
+        served = {_snake(s) for s, f in tasks.items() if f == function}
+        handler = FUNCTIONS[function]["Properties"]["Handler"].rpartition(".")[2]
+        # Then the handler is named after the state (a function serving two states, after one)
+        assert handler in served, (state, function, handler)
+        # ... and a logic function carries the state's name
+        assert any(callable(getattr(module, _snake(state), None)) for module in logic), state

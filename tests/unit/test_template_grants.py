@@ -99,23 +99,23 @@ def kms_actions(function: str) -> list[str]:
     return [a for s in statements(function) for a in actions(s) if a.startswith("kms:")]
 
 
-def test_only_the_notify_function_may_decrypt_callback_secrets() -> None:
+def test_only_the_callbacks_function_may_decrypt_callback_secrets() -> None:
     # Given the key that encrypts tenants' callback secrets
     policy = RESOURCES["CallbackSecretKey"]["Properties"]["KeyPolicy"]["Statement"]
     by_sid = {statement["Sid"]: statement for statement in policy}
 
-    # Then its policy lets the notify function's role decrypt, and the account everything but
+    # Then its policy lets the callbacks function's role decrypt, and the account everything but
     # decrypting (so no IAM policy, an operator's included, can grant it elsewhere)
-    assert by_sid["OnlyNotifyDecrypts"]["Principal"] == {
-        "AWS": {"Fn::GetAtt": ["NotifyFunctionRole", "Arn"]}
+    assert by_sid["OnlyCallbacksDecrypts"]["Principal"] == {
+        "AWS": {"Fn::GetAtt": ["CallbacksFunctionRole", "Arn"]}
     }
-    assert by_sid["OnlyNotifyDecrypts"]["Action"] == "kms:Decrypt"
+    assert by_sid["OnlyCallbacksDecrypts"]["Action"] == "kms:Decrypt"
     assert by_sid["AccountAdministersAndEncrypts"]["NotAction"] == ["kms:Decrypt"]
     assert "Action" not in by_sid["AccountAdministersAndEncrypts"]
-    assert set(by_sid) == {"OnlyNotifyDecrypts", "AccountAdministersAndEncrypts"}
-    # ... and among the functions only notify's role holds a KMS permission at all
+    assert set(by_sid) == {"OnlyCallbacksDecrypts", "AccountAdministersAndEncrypts"}
+    # ... and among the functions only the callbacks function's role holds a KMS permission at all
     holders = {name: kms_actions(name) for name in FUNCTIONS if kms_actions(name)}
-    assert holders == {"NotifyFunction": ["kms:Decrypt"]}
+    assert holders == {"CallbacksFunction": ["kms:Decrypt"]}
 
 
 def test_the_api_function_has_no_access_to_callback_secret_material() -> None:

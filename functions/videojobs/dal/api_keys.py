@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal import tenants
 from videojobs.dal.dynamo import conditional_failed
 from videojobs.settings import get_settings

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal import jobs as jobs_dal
 from videojobs.dal.dynamo import conditional_failed, plain
 from videojobs.models.batches import Batch

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal.jobs import to_item
 from videojobs.models.errors import StaleTransitionError
 from videojobs.models.job import TERMINAL, Job

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal.dynamo import conditional_failed
 from videojobs.settings import get_settings
 

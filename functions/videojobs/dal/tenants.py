@@ -9,7 +9,7 @@ from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.dal.dynamo import conditional_failed
 from videojobs.models.errors import InvalidRequestError, StaleTransitionError
 from videojobs.models.job import TenantId

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
 from videojobs import standard_webhooks
-from videojobs.credentials import provider_webhook_secrets
+from videojobs.adapters.credentials import provider_webhook_secrets
 from videojobs.dal import control
 from videojobs.logic.apply_provider_status import apply_webhook
 from videojobs.models.errors import InvalidWebhookSignatureError

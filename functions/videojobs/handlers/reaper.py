@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.logic import service_status
 from videojobs.logic.finalize_job import reap, sweep_slots
 from videojobs.observability import logger, metrics

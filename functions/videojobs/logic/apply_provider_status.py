@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.dal import control, jobs
 from videojobs.models.errors import (
     JobCancelledError,
@@ -34,7 +34,7 @@ def _wake_if_done(job: Job) -> bool:
     return False
 
 
-def park(job_id: str, task_token: str) -> bool:
+def await_completion(job_id: str, task_token: str) -> bool:
     """Store the workflow's task token; wake it at once if the video already finished.
 
     Returns True if it woke the workflow itself.
@@ -111,7 +111,7 @@ def refresh_progress(job: Job) -> Job:
     return updated
 
 
-def check(job_id: str, interval_seconds: int) -> StepOutcome:
+def check_status(job_id: str, interval_seconds: int) -> StepOutcome:
     """One status check at the provider; returns the status and the next poll interval.
 
     The interval doubles each time up to the configured maximum, and is never shorter than

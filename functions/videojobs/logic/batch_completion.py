@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from videojobs import eventbus
+from videojobs.adapters import eventbus
 from videojobs.dal import batches
 from videojobs.models.batches import Batch, BatchCounts
 from videojobs.models.errors import BatchNotFoundError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from videojobs import eventbus, workflow
+from videojobs.adapters import eventbus, workflow
 from videojobs.dal import jobs
 from videojobs.logic import costs, slots
 from videojobs.logic.batch_completion import on_job_terminal

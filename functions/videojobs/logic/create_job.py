@@ -12,10 +12,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.dal import jobs
 from videojobs.logic import costs, idempotency
 from videojobs.logic.callback_target import validate_callback_url
@@ -25,6 +24,7 @@ from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage
 from videojobs.models.errors import (
     InvalidRequestError,
     ProviderError,
+    StorageUnavailableError,
     WorkflowUnavailableError,
 )
 from videojobs.models.job import Job, JobError, JobStatus, StoredInput, VideoRequest, new_job_id
@@ -454,7 +454,7 @@ def _start(tenant_id: str, resolved: ResolvedCreate, batch_id: str | None) -> Jo
                 "correlation_id": job.correlation_id,
             },
         )
-    except ClientError as exc:
+    except (StorageUnavailableError, WorkflowUnavailableError) as exc:
         # Never leave a queued job that nothing will ever run, or its budget held.
         _abandon(job)
         raise WorkflowUnavailableError("the job workflow could not be started") from exc

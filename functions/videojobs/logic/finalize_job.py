@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from videojobs import eventbus
+from videojobs.adapters import eventbus
 from videojobs.dal import control, jobs
 from videojobs.logic import costs, slots
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
@@ -208,7 +208,7 @@ def finalize(job_id: str) -> Job:
     return _end(job_id, JobStatus.COMPLETED, fields, "video.completed", "JobsCompleted")
 
 
-def fail(job_id: str, error: dict[str, Any] | None) -> Job:
+def record_failure(job_id: str, error: dict[str, Any] | None) -> Job:
     """Job -> failed with a normalised reason (if still running), slot released, event out."""
     job = jobs.get(job_id)
     if job.status.is_terminal:

@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.models.errors import IdempotencyConflictError, InvalidRequestError
 from videojobs.models.job import Job
 from videojobs.settings import get_settings

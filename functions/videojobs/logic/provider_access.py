@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
-from videojobs.credentials import provider_api_key
+from videojobs.adapters.credentials import provider_api_key
 from videojobs.dal.rate_limit import TokenBucket
 from videojobs.logic.callback_target import provider_redirect_addresses
 from videojobs.models.errors import ProviderThrottledError

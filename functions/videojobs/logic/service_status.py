@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from videojobs import queues
+from videojobs.adapters import queues
 from videojobs.dal import control, jobs, tenants
 from videojobs.models.job import JobStatus
 from videojobs.observability import metrics

@@ -10,7 +10,7 @@ whichever of a release and a join lands second is followed by a read that sees b
 
 from __future__ import annotations
 
-from videojobs import workflow
+from videojobs.adapters import workflow
 from videojobs.dal import control, jobs
 from videojobs.models.errors import JobCancelledError, StaleTransitionError
 from videojobs.observability import logger
@@ -24,7 +24,7 @@ def _limits() -> tuple[int, int]:
     return total, settings.max_jobs_per_tenant or total
 
 
-def park(job_id: str, tenant_id: str, task_token: str) -> bool:
+def park_for_slot(job_id: str, tenant_id: str, task_token: str) -> bool:
     """Park a job that found no slot: record its token, join the line, and hand out any slot
     that is free by now (perhaps to this job). True if this job was woken at once."""
     try:

@@ -21,7 +21,7 @@ VARIANTS: tuple[ContentVariant, ...] = ("video", "thumbnail", "spritesheet")
 DOWNLOAD_MAX_WAIT_SECONDS = 120.0
 
 
-def store(job_id: str) -> Job:
+def store_assets(job_id: str) -> Job:
     """Stream every variant into S3 and record them on the job (idempotent).
 
     A truncated download raises ``ProviderTransientError`` (the state machine retries it); a

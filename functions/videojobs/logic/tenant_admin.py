@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 
-from videojobs import callback_secrets, standard_webhooks
+from videojobs import standard_webhooks
+from videojobs.adapters import callback_secrets
 from videojobs.dal import tenants
 from videojobs.dal.tenants import Tenant
 from videojobs.models.errors import InvalidRequestError
@@ -18,7 +19,7 @@ def ensure_tenant(tenant_id: str) -> tuple[Tenant, str | None]:
     """The tenant, created with a fresh callback secret if it does not exist yet.
 
     Returns the secret itself only when it was just created: it is shown once, and nothing
-    but the notify function can read it back.
+    but the callbacks function can read it back.
     """
     tenant_id = tenants.checked_tenant_id(tenant_id)
     existing = tenants.get_tenant(tenant_id)

@@ -126,6 +126,10 @@ class WorkflowUnavailableError(VideojobsError):
     """Step Functions refused to start the job's execution; the job was failed, not lost."""
 
 
+class StorageUnavailableError(VideojobsError):
+    """S3 refused to store a file the service was given (a reference image)."""
+
+
 class InvalidRequestError(VideojobsError):
     """A caller sent something we can't accept (mapped to HTTP 400 with ``param``)."""
 

@@ -25,7 +25,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 from pydantic import ValidationError
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.models.bedrock import AsyncInvocation, BedrockVideoRequest
 from videojobs.models.errors import (
     ProviderAuthError,

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from videojobs import aws
-from videojobs.models.errors import ProviderTransientError
+from videojobs.adapters import aws
+from videojobs.models.errors import ProviderTransientError, StorageUnavailableError
 from videojobs.models.job import StoredAsset
 from videojobs.models.provider_types import ContentVariant
 from videojobs.observability import logger
@@ -292,8 +292,16 @@ def input_key(tenant_id: str, job_id: str, extension: str) -> str:
 
 
 def store_input(key: str, data: bytes, content_type: str) -> None:
-    """Keep a caller's reference image (small: bounded by the API's request size)."""
-    aws.s3().put_object(Bucket=get_settings().bucket, Key=key, Body=data, ContentType=content_type)
+    """Keep a caller's reference image (small: bounded by the API's request size).
+
+    Raises :class:`StorageUnavailableError` when S3 refuses the write.
+    """
+    try:
+        aws.s3().put_object(
+            Bucket=get_settings().bucket, Key=key, Body=data, ContentType=content_type
+        )
+    except ClientError as exc:
+        raise StorageUnavailableError("the reference image could not be stored") from exc
 
 
 def read_input(key: str) -> bytes:

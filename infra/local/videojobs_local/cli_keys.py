@@ -200,7 +200,7 @@ def _deployed_environment(args: argparse.Namespace) -> dict[str, str | None]:
 @contextmanager
 def _targeting(environment: Mapping[str, str | None]) -> Iterator[None]:
     """Point the data-access modules at a stack; the process environment is restored after."""
-    from videojobs import aws
+    from videojobs.adapters import aws
     from videojobs.settings import get_settings
 
     saved = {name: os.environ.get(name) for name in environment}
@@ -244,7 +244,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     """Create a key for a tenant (and the tenant, with its callback secret, if it is new).
 
     The callback secret is printed when the tenant is created, and never again: nothing but
-    the notify function can decrypt it. ``rotate-secret`` makes a new one.
+    the callbacks function can decrypt it. ``rotate-secret`` makes a new one.
     """
     from videojobs.dal import api_keys, tenants
     from videojobs.logic import tenant_admin

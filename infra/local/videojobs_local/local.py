@@ -84,9 +84,9 @@ class LocalVideojobs:
         """The current secret that signs ``tenant_id``'s callbacks.
 
         Only here: moto does not evaluate the key policy, which in AWS lets no one but the
-        notify function decrypt it (the keys CLI shows a secret once, when it creates it).
+        callbacks function decrypt it (the keys CLI shows a secret once, when it creates it).
         """
-        from videojobs import callback_secrets
+        from videojobs.adapters import callback_secrets
         from videojobs.dal import tenants
 
         tenant = tenants.get_tenant(tenant_id)
@@ -96,7 +96,7 @@ class LocalVideojobs:
 
     def create_tenant_key(self, tenant_id: str) -> str:
         """A new API key for ``tenant_id`` (created with its callback secret if new)."""
-        from videojobs import aws
+        from videojobs.adapters import aws
         from videojobs.dal import api_keys
         from videojobs.logic import tenant_admin
         from videojobs.settings import get_settings
@@ -174,7 +174,7 @@ def run_local(
     Unless ``parameter_overrides`` set them, the provider request rate and the progress
     refresh interval follow ``emulator_speed`` (:func:`scaled_to_speed`).
     """
-    from videojobs import aws
+    from videojobs.adapters import aws
     from videojobs.logic.provider_access import reset_provider
     from videojobs.settings import get_settings
     from videojobs.standard_webhooks import generate_secret

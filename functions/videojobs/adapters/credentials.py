@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.models.errors import ProviderConfigError
 from videojobs.settings import get_settings
 

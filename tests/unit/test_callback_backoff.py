@@ -1,6 +1,6 @@
 """Callback delivery without AWS: the retry schedule, when it gives up, the signed body.
 
-The notify logic's adapters (jobs and tenants tables, the callbacks queue, the HTTP POST,
+The callbacks logic's adapters (jobs and tenants tables, the callbacks queue, the HTTP POST,
 the address check) are replaced by a small in-memory world; the clock is passed in.
 """
 
@@ -19,10 +19,10 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from videojobs import standard_webhooks
-from videojobs.callback_sender import SendResult
+from videojobs.adapters.callback_sender import SendResult
 from videojobs.dal.tenants import Tenant
-from videojobs.handlers import notify as notify_handler
-from videojobs.logic import notify, video_view
+from videojobs.handlers import callbacks as callbacks_handler
+from videojobs.logic import callbacks, video_view
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError
 from videojobs.models.job import (
     CallbackAttempt,
@@ -77,7 +77,7 @@ def fake_kms_decrypt(tenant_id: str, ciphertext: bytes) -> str:
 
 @dataclass
 class World:
-    """Everything notify talks to, in memory."""
+    """Everything the callbacks logic talks to, in memory."""
 
     job: Job | None = field(default_factory=completed_job)
     tenant: Tenant | None = field(
@@ -114,21 +114,21 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     get_settings.cache_clear()
     w = World()
     monkeypatch.setattr(
-        notify,
+        callbacks,
         "jobs",
         SimpleNamespace(
             get=w.get_job,
             record_callback_attempt=lambda job_id, attempt: w.attempts.append(attempt),
         ),
     )
-    monkeypatch.setattr(notify, "tenants", SimpleNamespace(get_tenant=lambda t: w.tenant))
-    monkeypatch.setattr(notify, "callback_secrets", SimpleNamespace(decrypt=fake_kms_decrypt))
-    monkeypatch.setattr(notify, "callback_sender", SimpleNamespace(post=w.post))
+    monkeypatch.setattr(callbacks, "tenants", SimpleNamespace(get_tenant=lambda t: w.tenant))
+    monkeypatch.setattr(callbacks, "callback_secrets", SimpleNamespace(decrypt=fake_kms_decrypt))
+    monkeypatch.setattr(callbacks, "callback_sender", SimpleNamespace(post=w.post))
     monkeypatch.setattr(
-        notify, "callback_target", SimpleNamespace(resolve_safe_addresses=w.resolve)
+        callbacks, "callback_target", SimpleNamespace(resolve_safe_addresses=w.resolve)
     )
     monkeypatch.setattr(
-        notify,
+        callbacks,
         "callback_queue",
         SimpleNamespace(enqueue=lambda body, delay: w.queued.append((body, delay))),
     )
@@ -142,40 +142,40 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def sample_message() -> str:
-    event = json.loads((EVENTS / "notify_callbacks_sqs.json").read_text())
+    event = json.loads((EVENTS / "callbacks_sqs.json").read_text())
     return str(event["Records"][0]["body"])
 
 
 def test_backoff_doubles_from_30_seconds_up_to_the_sqs_maximum() -> None:
     # Given the default base, When the delays after the 1st..9th failure are computed
-    delays = [notify.backoff_delay(n) for n in range(1, 10)]
+    delays = [callbacks.backoff_delay(n) for n in range(1, 10)]
 
     # Then they double from 30 s and stay at SQS's 900 s limit
     assert delays == [30, 60, 120, 240, 480, 900, 900, 900, 900]
-    assert notify.backoff_delay(10_000) == 900
+    assert callbacks.backoff_delay(10_000) == 900
 
 
 def test_a_dead_callback_is_retried_for_the_whole_window_then_abandoned(world: World) -> None:
     # Given a receiver that always answers 503
     world.answers = [SendResult(status_code=503)] * 500
-    task = notify.parse_message(sample_message())
+    task = callbacks.parse_message(sample_message())
     now = T0
-    outcomes: list[notify.Outcome] = []
+    outcomes: list[callbacks.Outcome] = []
     delays: list[int] = []
 
     # When every follow-up message is handled as soon as its delay has passed
     while True:
-        outcome = notify.deliver(task, now=now)
+        outcome = callbacks.deliver(task, now=now)
         outcomes.append(outcome)
-        if outcome is not notify.Outcome.RETRY_SCHEDULED:
+        if outcome is not callbacks.Outcome.RETRY_SCHEDULED:
             break
         body, delay = world.queued.pop()
         delays.append(delay)
         now += delay
-        task = notify.parse_message(body)
+        task = callbacks.parse_message(body)
 
     # Then it kept trying for at least the 24 h window, and stopped within one delay after it
-    assert outcomes[-1] is notify.Outcome.GAVE_UP
+    assert outcomes[-1] is callbacks.Outcome.GAVE_UP
     assert 24 * 3600 <= now - T0 < 24 * 3600 + 900
     assert delays[:6] == [30, 60, 120, 240, 480, 900]
     assert set(delays[6:]) == {900}
@@ -196,20 +196,20 @@ def test_a_receiver_that_recovers_gets_the_event_once_it_answers_2xx(world: Worl
     # Given a receiver answering 500, then a connection failure, then 204
     world.answers = [SendResult(status_code=500), SendResult(error="could not connect")]
     world.answers.append(SendResult(status_code=204))
-    task = notify.parse_message(sample_message())
+    task = callbacks.parse_message(sample_message())
 
     # When the first message and its two follow-ups are handled
-    first = notify.deliver(task, now=T0)
+    first = callbacks.deliver(task, now=T0)
     body, delay = world.queued.pop()
-    second = notify.deliver(notify.parse_message(body), now=T0 + delay)
+    second = callbacks.deliver(callbacks.parse_message(body), now=T0 + delay)
     body, delay2 = world.queued.pop()
-    third = notify.deliver(notify.parse_message(body), now=T0 + delay + delay2)
+    third = callbacks.deliver(callbacks.parse_message(body), now=T0 + delay + delay2)
 
     # Then the third attempt delivers, nothing more is queued, and the job shows all three
     assert (first, second, third) == (
-        notify.Outcome.RETRY_SCHEDULED,
-        notify.Outcome.RETRY_SCHEDULED,
-        notify.Outcome.DELIVERED,
+        callbacks.Outcome.RETRY_SCHEDULED,
+        callbacks.Outcome.RETRY_SCHEDULED,
+        callbacks.Outcome.DELIVERED,
     )
     assert (delay, delay2) == (30, 60)
     assert world.queued == []
@@ -226,11 +226,11 @@ def test_the_body_is_signed_per_standard_webhooks_and_verifies_with_the_referenc
     world: World,
 ) -> None:
     # Given a completed job with a callback URL
-    task = notify.parse_message(sample_message())
+    task = callbacks.parse_message(sample_message())
 
     # When it is delivered now (the reference verifier reads the real clock)
     now = int(time.time())
-    assert notify.deliver(task, now=now) is notify.Outcome.DELIVERED
+    assert callbacks.deliver(task, now=now) is callbacks.Outcome.DELIVERED
 
     # Then the POST is signed with the tenant's secret: ours and the reference verifier agree
     (post,) = world.posts
@@ -249,10 +249,10 @@ def test_the_body_is_signed_per_standard_webhooks_and_verifies_with_the_referenc
 
 def test_the_body_is_an_openai_style_event_with_the_video_resource(world: World) -> None:
     # Given the sample video.completed event, first handled at T0
-    task = notify.parse_message(sample_message(), now=T0)
+    task = callbacks.parse_message(sample_message(), now=T0)
 
     # When it is delivered
-    notify.deliver(task, now=T0)
+    callbacks.deliver(task, now=T0)
 
     # Then the body is {"id": "evt_...", "object": "event", "type", "created_at", "data": Video}
     event = json.loads(world.posts[0]["body"])
@@ -273,16 +273,16 @@ def test_the_body_is_an_openai_style_event_with_the_video_resource(world: World)
 def test_event_ids_are_stable_per_job_and_event_type() -> None:
     # Given two deliveries of the same event and one of another type for the same job
     envelope = json.loads(sample_message())
-    same = notify.parse_message(json.dumps({**envelope, "id": "another-eventbridge-id"}))
-    failed = notify.parse_message(json.dumps({**envelope, "detail-type": "video.failed"}))
-    first = notify.parse_message(json.dumps(envelope))
+    same = callbacks.parse_message(json.dumps({**envelope, "id": "another-eventbridge-id"}))
+    failed = callbacks.parse_message(json.dumps({**envelope, "detail-type": "video.failed"}))
+    first = callbacks.parse_message(json.dumps(envelope))
 
     # Then repeats share the id (receivers de-duplicate on it), other events do not
     assert first.event_id == same.event_id
     assert first.event_id != failed.event_id
     # ... and a follow-up message keeps it
     follow_up = first.model_copy(update={"attempt": 2, "first_attempt_at": T0})
-    assert notify.parse_message(follow_up.model_dump_json()).event_id == first.event_id
+    assert callbacks.parse_message(follow_up.model_dump_json()).event_id == first.event_id
 
 
 def test_a_failed_job_sends_video_failed_with_its_error(world: World) -> None:
@@ -294,10 +294,10 @@ def test_a_failed_job_sends_video_failed_with_its_error(world: World) -> None:
         error=JobError(code="generation_failed", message="The provider failed."),
     )
     envelope = json.loads(sample_message())
-    task = notify.parse_message(json.dumps({**envelope, "detail-type": "video.failed"}))
+    task = callbacks.parse_message(json.dumps({**envelope, "detail-type": "video.failed"}))
 
     # When it is delivered
-    notify.deliver(task, now=T0)
+    callbacks.deliver(task, now=T0)
 
     # Then the event says so, with the job's error and no asset links
     event = json.loads(world.posts[0]["body"])
@@ -315,10 +315,10 @@ def test_no_callback_url_means_no_post_and_nothing_recorded(world: World) -> Non
     world.job = completed_job(callback_url=None)
 
     # When its event is handled
-    outcome = notify.deliver(notify.parse_message(sample_message()), now=T0)
+    outcome = callbacks.deliver(callbacks.parse_message(sample_message()), now=T0)
 
     # Then nothing is sent, queued or recorded
-    assert outcome is notify.Outcome.NOT_REQUESTED
+    assert outcome is callbacks.Outcome.NOT_REQUESTED
     assert (world.posts, world.queued, world.attempts) == ([], [], [])
 
 
@@ -329,10 +329,10 @@ def test_an_address_refused_at_delivery_time_is_a_failed_attempt_not_a_request(
     world.refuse_address = True
 
     # When the event is handled
-    outcome = notify.deliver(notify.parse_message(sample_message()), now=T0)
+    outcome = callbacks.deliver(callbacks.parse_message(sample_message()), now=T0)
 
     # Then no request is made; the attempt is recorded and retried later
-    assert outcome is notify.Outcome.RETRY_SCHEDULED
+    assert outcome is callbacks.Outcome.RETRY_SCHEDULED
     assert world.posts == []
     (attempt,) = world.attempts
     assert attempt.status_code is None
@@ -344,10 +344,10 @@ def test_a_tenant_without_a_callback_secret_gets_no_unsigned_callback(world: Wor
     world.tenant = None
 
     # When its event is handled
-    outcome = notify.deliver(notify.parse_message(sample_message()), now=T0)
+    outcome = callbacks.deliver(callbacks.parse_message(sample_message()), now=T0)
 
     # Then nothing is sent and nothing retried; the job says why
-    assert outcome is notify.Outcome.GAVE_UP
+    assert outcome is callbacks.Outcome.GAVE_UP
     assert world.posts == [] and world.queued == []
     assert "no callback secret" in (world.attempts[0].error or "")
 
@@ -371,10 +371,10 @@ def test_video_completed_for_a_job_not_stored_as_completed_is_dropped(
     world.job = completed_job(status=stored, completed_at=None, assets={})
 
     # When the event is handled
-    outcome = notify.deliver(notify.parse_message(forged()), now=T0)
+    outcome = callbacks.deliver(callbacks.parse_message(forged()), now=T0)
 
     # Then nothing is signed or sent, retried or recorded
-    assert outcome is notify.Outcome.DROPPED
+    assert outcome is callbacks.Outcome.DROPPED
     assert (world.posts, world.queued, world.attempts) == ([], [], [])
 
 
@@ -387,18 +387,18 @@ def test_each_video_event_needs_its_own_stored_status(
 ) -> None:
     world.job = completed_job(status=stored)
 
-    outcome = notify.deliver(notify.parse_message(forged(event_type)), now=T0)
+    outcome = callbacks.deliver(callbacks.parse_message(forged(event_type)), now=T0)
 
-    assert outcome is notify.Outcome.DROPPED
+    assert outcome is callbacks.Outcome.DROPPED
     assert world.posts == []
 
 
 def test_an_event_naming_another_tenant_is_dropped(world: World) -> None:
     # Given a completed job of acme and an event claiming it for another tenant
-    outcome = notify.deliver(notify.parse_message(forged(tenant_id="mallory")), now=T0)
+    outcome = callbacks.deliver(callbacks.parse_message(forged(tenant_id="mallory")), now=T0)
 
     # Then nothing is sent
-    assert outcome is notify.Outcome.DROPPED
+    assert outcome is callbacks.Outcome.DROPPED
     assert world.posts == []
 
 
@@ -412,21 +412,21 @@ def test_the_body_comes_from_the_stored_job_never_from_the_event(world: World) -
     )
 
     # When it is delivered
-    notify.deliver(notify.parse_message(message, now=T0), now=T0)
+    callbacks.deliver(callbacks.parse_message(message, now=T0), now=T0)
 
     # Then the callback's data is exactly the stored job's Video view
     event = json.loads(world.posts[0]["body"])
     assert world.job is not None
-    assert event["data"] == notify.video_data(world.job)
+    assert event["data"] == callbacks.video_data(world.job)
     assert event["data"]["metadata"] == {"campaign": "spring"}
 
 
 @dataclass
 class Context:
     remaining_ms: int
-    function_name: str = "videojobs-notify"
+    function_name: str = "videojobs-callbacks"
     memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:videojobs-notify"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:videojobs-callbacks"
     aws_request_id: str = "00000000-0000-0000-0000-000000000001"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -435,12 +435,12 @@ class Context:
 
 def test_the_handler_reports_only_unreadable_records_as_failed(world: World) -> None:
     # Given the sample SQS event plus a record that is not a callback message
-    event = json.loads((EVENTS / "notify_callbacks_sqs.json").read_text())
+    event = json.loads((EVENTS / "callbacks_sqs.json").read_text())
     bad = {**event["Records"][0], "messageId": "not-a-callback", "body": '{"hello": 1}'}
     event["Records"].append(bad)
 
     # When the handler runs with time to spare
-    result = notify_handler.handler(event, Context(remaining_ms=60_000))
+    result = callbacks_handler.handler(event, Context(remaining_ms=60_000))
 
     # Then the good record was delivered and only the bad one is handed back to SQS
     assert result == {"batchItemFailures": [{"itemIdentifier": "not-a-callback"}]}
@@ -449,10 +449,10 @@ def test_the_handler_reports_only_unreadable_records_as_failed(world: World) -> 
 
 def test_the_handler_hands_messages_back_when_too_little_time_is_left(world: World) -> None:
     # Given the sample SQS event and an invocation about to time out
-    event = json.loads((EVENTS / "notify_callbacks_sqs.json").read_text())
+    event = json.loads((EVENTS / "callbacks_sqs.json").read_text())
 
     # When the handler runs
-    result = notify_handler.handler(event, Context(remaining_ms=5_000))
+    result = callbacks_handler.handler(event, Context(remaining_ms=5_000))
 
     # Then the record is handed back to SQS as a failure, with no attempt made or counted
     message_id = event["Records"][0]["messageId"]
@@ -475,7 +475,7 @@ def test_during_a_rotation_both_secrets_sign_and_after_the_overlap_only_the_new_
     )
 
     # When a callback is delivered within the overlap
-    notify.deliver(notify.parse_message(sample_message()), now=now)
+    callbacks.deliver(callbacks.parse_message(sample_message()), now=now)
 
     # Then it carries two v1 signatures, and the reference library accepts it with either
     (post,) = world.posts
@@ -485,8 +485,8 @@ def test_during_a_rotation_both_secrets_sign_and_after_the_overlap_only_the_new_
 
     # When the overlap has passed (the event's timestamp is still fresh for the verifier)
     world.tenant = world.tenant.model_copy(update={"previous_callback_secret_until": now})
-    follow_up = notify.parse_message(sample_message()).model_copy(update={"attempt": 2})
-    notify.deliver(follow_up, now=now)
+    follow_up = callbacks.parse_message(sample_message()).model_copy(update={"attempt": 2})
+    callbacks.deliver(follow_up, now=now)
 
     # Then only the new secret signs
     signature = world.posts[1]["headers"]["webhook-signature"]

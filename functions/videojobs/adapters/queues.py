@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from videojobs import aws
+from videojobs.adapters import aws
 
 
 def depth(queue_url: str) -> int:

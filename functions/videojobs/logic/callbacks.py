@@ -37,8 +37,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from videojobs import callback_queue, callback_secrets, callback_sender, standard_webhooks
-from videojobs.callback_sender import SendResult
+from videojobs import standard_webhooks
+from videojobs.adapters import callback_queue, callback_secrets, callback_sender
+from videojobs.adapters.callback_sender import SendResult
 from videojobs.dal import batches, jobs, tenants
 from videojobs.logic import callback_target
 from videojobs.logic.batch_completion import batch_event_detail
@@ -137,7 +138,7 @@ class Outcome(StrEnum):
 
 @dataclass
 class InvocationBudget:
-    """What one notify invocation may still spend: its remaining time, attempts per tenant."""
+    """What one callbacks invocation may still spend: its remaining time, attempts per tenant."""
 
     remaining_ms: Callable[[], int]
     per_tenant: int = ATTEMPTS_PER_TENANT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.models.job import Job
 from videojobs.observability import logger
 from videojobs.settings import get_settings

@@ -7,7 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from videojobs import aws
+from videojobs.adapters import aws
+from videojobs.models.errors import WorkflowUnavailableError
 from videojobs.observability import logger
 from videojobs.settings import get_settings
 
@@ -23,12 +24,19 @@ def execution_arn(job_id: str) -> str:
 
 
 def start(job_id: str, payload: dict[str, Any]) -> str:
-    """Start the job's execution; a second start with the same input is a no-op (same name)."""
-    resp = aws.stepfunctions().start_execution(
-        stateMachineArn=get_settings().state_machine_arn,
-        name=job_id,
-        input=json.dumps(payload, separators=(",", ":")),
-    )
+    """Start the job's execution; a second start with the same input is a no-op (same name).
+
+    Raises :class:`WorkflowUnavailableError` when Step Functions refuses (throttled, down,
+    denied): the caller decides what becomes of the job.
+    """
+    try:
+        resp = aws.stepfunctions().start_execution(
+            stateMachineArn=get_settings().state_machine_arn,
+            name=job_id,
+            input=json.dumps(payload, separators=(",", ":")),
+        )
+    except ClientError as exc:
+        raise WorkflowUnavailableError("the job workflow could not be started") from exc
     return str(resp["executionArn"])
 
 

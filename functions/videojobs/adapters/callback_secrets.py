@@ -2,7 +2,7 @@
 
 A tenant's ``whsec_`` secret signs its callbacks. It is stored in the tenants table only as
 KMS ciphertext, bound to the tenant by the encryption context, and the key policy lets only
-the notify function decrypt: the API and every other function can read the tenants table
+the callbacks function decrypt: the API and every other function can read the tenants table
 (budgets) without ever seeing a secret. Encrypting is for the operator's side (the keys CLI,
 the local stack), which names the key (``CALLBACK_SECRET_KEY_ID``).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.settings import get_settings
 
 PURPOSE = "callback-secret"

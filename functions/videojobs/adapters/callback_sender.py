@@ -22,7 +22,7 @@ from typing import Any
 import httpcore
 import httpx
 
-USER_AGENT = "videojobs-webhooks/1"
+USER_AGENT = "videojobs-callbacks/1"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ATTEMPT_SECONDS = 10.0
 """The longest one attempt may take, from connecting to the receiver's headers."""

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from videojobs.logic import notify
+from videojobs.logic import callbacks
 from videojobs.observability import logger, metrics
 from videojobs.tracing import tracer
 
@@ -33,14 +33,14 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    budget = notify.InvocationBudget(remaining_ms=context.get_remaining_time_in_millis)
-    records = notify.fair_order(
-        list(event.get("Records") or []), lambda r: notify.claimed_tenant(str(r.get("body")))
+    budget = callbacks.InvocationBudget(remaining_ms=context.get_remaining_time_in_millis)
+    records = callbacks.fair_order(
+        list(event.get("Records") or []), lambda r: callbacks.claimed_tenant(str(r.get("body")))
     )
 
     def record_handler(record: SQSRecord) -> str:
         metrics.add_metric(name="CallbackMessages", unit="Count", value=1)
-        return notify.handle(record.body, budget).value
+        return callbacks.handle(record.body, budget).value
 
     return process_partial_response(
         event={**event, "Records": records},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from videojobs import aws
+from videojobs.adapters import aws
 from videojobs.settings import get_settings
 
 MAX_DELAY_SECONDS = 900  # the longest DelaySeconds SQS accepts
