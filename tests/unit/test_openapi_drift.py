@@ -19,7 +19,7 @@ from videojobs_local.stack.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
-REGENERATE = ".venv/bin/python -m videojobs.handlers.api_openapi docs/openapi.json"
+REGENERATE = "make openapi"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 PUBLIC_PREFIXES = ("/v1/", "/console")
 
