@@ -1,12 +1,20 @@
 """Benchmark: many jobs at once through the local stack, under the global limits, with
-provider faults scattered over the run.
+provider faults and AWS-side faults scattered over the run.
 
 Starts the local stack (template.yaml on moto, the emulator as the provider, sped up),
 submits ``--jobs`` jobs through ``POST /v1/videos`` as fast as a few clients can, and lets
 them run to the end while about ``--fault-percent`` % of provider requests meet a fault:
 a 5xx (some after the request took effect, like a gateway timeout after a create), a 429
-with Retry-After, or a download cut short. Nothing reads the jobs through the API while they
-run (a read would add provider requests of its own); progress comes from the tables.
+with Retry-After, or a download cut short. With ``--aws-fault-percent``, about that share of
+the stack's Lambda invokes meet a throttle, a crash or a timeout and of its DynamoDB requests
+a throttle (``videojobs_local.stack.AwsFaults``, as ``videojobs local up --aws-fault-percent``
+injects them). Nothing reads the jobs through the API while they run (a read would add
+provider requests of its own); progress comes from the tables.
+
+With ``--solo N``, N jobs first run one at a time (each submitted when the previous one's
+execution has ended, same stack, no faults), as the baseline for the burst: the burst's
+span (first POST to last execution end) against the sum of the solo jobs' spans. 16 jobs on
+2 slots should take about as long as 8 jobs one after another.
 
 What it reports:
 
@@ -15,17 +23,21 @@ What it reports:
   *Stuck*: still queued or in progress (or its execution still running) when the run ends;
 - peak in flight: the emulator's ``max_in_progress`` (videos generating at the provider at
   once) and the highest semaphore count sampled, against ``MaxConcurrentJobs``; and whether
-  any slot is still held at the end;
+  any slot is still held at the end, or any job still in the slot line (``waiter#``
+  entries on the semaphore item) or granted a slot without having woken (``woken``);
+- duplicate creates: provider videos per job (the emulator's records, by prompt), beyond one;
 - transitions per job, from the execution histories: every state entered, and without the
   slot wait (AcquireSlot counted once, ParkForSlot not at all);
 - provider requests: total, per job, the busiest 60-s window against the token bucket's
   promise (at most capacity + rate requests), and the faults injected.
 
-Targets (exit 1 when one is missed): 0 lost, 0 stuck, no slot held at the end, peak in
-flight <= MaxConcurrentJobs, and no stretch of provider requests beyond the token bucket's
-promise.
+Targets (exit 1 when one is missed): 0 lost, 0 stuck, no slot held and no job left in the
+slot line at the end, peak in flight <= MaxConcurrentJobs, 0 duplicate provider creates, no
+stretch of provider requests beyond the token bucket's promise, median states entered per
+job <= 12, and with ``--solo``, the burst within 1.6x of the solo jobs.
 
     .venv/bin/python bench/scale.py [--jobs 200] [--speed 100] [--fault-percent 5]
+        [--aws-fault-percent 0] [--aws-fault-kinds KINDS] [--solo 0]
         [--max-concurrent 5] [--rate 60] [--timeout 1800] [--seed 1]
 """
 
@@ -62,6 +74,8 @@ SUBMIT_CLIENTS = 4
 PROGRESS_SECONDS = 2.0
 # After the last execution ends: time for the reaper and the callback queue to drain.
 SETTLE_SECONDS = 3.0
+MAX_MEDIAN_STATES = 12
+MAX_BURST_RATIO = 1.6
 
 
 @dataclass
@@ -101,7 +115,37 @@ def _jobs_by_status(local: Any) -> tuple[Counter[str], list[dict[str, Any]]]:
     return counts, items
 
 
-def _semaphore(local: Any) -> tuple[int, set[str]]:
+@dataclass(frozen=True)
+class SemaphoreState:
+    in_flight: int
+    holders: frozenset[str]
+    # Jobs in the slot line (``waiter#<job_id>`` attributes), and jobs granted a slot whose
+    # wake-up is not confirmed yet (``woken``).
+    waiters: frozenset[str]
+    woken: frozenset[str]
+
+
+def semaphore_state(item: dict[str, Any]) -> SemaphoreState:
+    """The semaphore item (DynamoDB's wire format) as counts and sets."""
+    from videojobs.dal.control import WAITER_PREFIX, WOKEN
+
+    return SemaphoreState(
+        in_flight=int(item.get("in_flight", {}).get("N", "0")),
+        holders=frozenset(item.get("holders", {}).get("SS", [])),
+        waiters=frozenset(
+            name.removeprefix(WAITER_PREFIX) for name in item if name.startswith(WAITER_PREFIX)
+        ),
+        woken=frozenset(item.get(WOKEN, {}).get("SS", [])),
+    )
+
+
+def duplicate_creates(prompts: Sequence[str], job_prompts: Sequence[str]) -> Counter[str]:
+    """Provider videos beyond the first, per job prompt (``prompts``: every video's prompt)."""
+    made = Counter(prompts)
+    return Counter({p: made[p] - 1 for p in job_prompts if made[p] > 1})
+
+
+def _semaphore(local: Any) -> SemaphoreState:
     item = (
         local.stack.client("dynamodb")
         .get_item(
@@ -111,7 +155,7 @@ def _semaphore(local: Any) -> tuple[int, set[str]]:
         )
         .get("Item", {})
     )
-    return int(item.get("in_flight", {}).get("N", "0")), set(item.get("holders", {}).get("SS", []))
+    return semaphore_state(item)
 
 
 def _inject_faults(local: Any, plan: FaultPlan) -> None:
@@ -150,7 +194,7 @@ def _watch(
     interactive = sys.stderr.isatty()
     last_line = 0.0
     while not stop.is_set():
-        in_flight, _ = _semaphore(local)
+        in_flight = _semaphore(local).in_flight
         if plan is not None:
             _inject_faults(local, plan)
         now = time.monotonic()
@@ -179,6 +223,38 @@ def _watch(
         sys.stderr.write("\n")
 
 
+def job_prompt(index: int) -> str:
+    return f"scale bench {index}: a lighthouse in a storm"
+
+
+def solo_prompt(index: int) -> str:
+    return f"scale bench solo {index}: a lighthouse in a storm"
+
+
+def _run_solo(local: Any, count: int, timeout: float) -> list[float]:
+    """Runs ``count`` jobs one after another; each one's span in s (POST to execution end)."""
+    import httpx
+
+    machine = local.state()["state_machine_arn"].replace(":stateMachine:", ":execution:")
+    spans: list[float] = []
+    with httpx.Client(timeout=60.0) as http:
+        for index in range(count):
+            posted = time.time()
+            response = http.post(
+                f"{local.api_url}/videos",
+                json={"prompt": solo_prompt(index), "seconds": "4", "size": "720x1280"},
+                headers={"Authorization": f"Bearer {local.api_key}"},
+            )
+            if response.status_code != 200:
+                raise SystemExit(f"solo POST /videos answered {response.status_code}")
+            job_id = response.json()["id"]
+            described = local.stack.wait_for_execution(f"{machine}:{job_id}", timeout=timeout)
+            if described["status"] != "SUCCEEDED":
+                raise SystemExit(f"solo job {job_id}: execution {described['status']}")
+            spans.append(described["stopDate"].timestamp() - posted)
+    return spans
+
+
 def _submit_all(local: Any, count: int) -> tuple[list[str], Counter[int]]:
     import httpx
 
@@ -191,7 +267,7 @@ def _submit_all(local: Any, count: int) -> tuple[list[str], Counter[int]]:
         response = http.post(
             f"{local.api_url}/videos",
             json={
-                "prompt": f"scale bench {index}: a lighthouse in a storm",
+                "prompt": job_prompt(index),
                 "seconds": "4",
                 "size": sizes[index % len(sizes)],
             },
@@ -289,6 +365,11 @@ def _median(values: Sequence[float]) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from videojobs_local.local import run_local
+    from videojobs_local.stack import AwsFaults
+
+    aws_faults = AwsFaults.from_percent(
+        args.aws_fault_percent, kinds=args.aws_fault_kinds, seed=args.seed
+    )
 
     overrides = {
         "MaxConcurrentJobs": str(args.max_concurrent),
@@ -311,7 +392,10 @@ def run(args: argparse.Namespace) -> int:
         f"{args.rate} (bucket capacity {args.rate}), no per-tenant limits (one tenant); other "
         "parameters: template defaults\n"
         f"faults: about {args.fault_percent:g} % of provider requests (server_error, "
-        f"rate_limit with Retry-After 1 s, truncate_download), seed {args.seed}\n",
+        f"rate_limit with Retry-After 1 s, truncate_download), seed {args.seed}\n"
+        f"AWS-side faults: {args.aws_fault_percent:g} % of Lambda invokes and of DynamoDB "
+        f"requests ({', '.join(sorted(aws_faults.kinds))}), seed {args.seed}\n"
+        f"solo baseline: {args.solo} jobs one at a time before the burst\n",
         flush=True,
     )
     import logging
@@ -330,13 +414,21 @@ def run(args: argparse.Namespace) -> int:
     # nothing measured depends on them.
     with (
         contextlib.redirect_stdout(io.StringIO()),
-        run_local(emulator_speed=args.speed, parameter_overrides=overrides) as local,
+        run_local(
+            emulator_speed=args.speed,
+            parameter_overrides=overrides,
+            aws_faults=aws_faults if aws_faults.active else None,
+        ) as local,
     ):
         sys.stderr.write(f"local stack up in {time.monotonic() - stack_started:.1f} s\n")
         # Set here: the functions' logger exists once the stack has loaded a handler.
         from videojobs.observability import logger
 
         logger.setLevel("ERROR")
+        solo_spans = _run_solo(local, args.solo, args.timeout)
+        if solo_spans:
+            sys.stderr.write(f"solo: {args.solo} jobs in {sum(solo_spans):.1f} s\n")
+        burst_posted = time.time()
         started = time.monotonic()
         watcher = threading.Thread(
             target=_watch,
@@ -362,12 +454,25 @@ def run(args: argparse.Namespace) -> int:
         _, items = _jobs_by_status(local)
         by_id = {item["job_id"]["S"]: item for item in items}
         still_running = _running_executions(local)
-        in_flight_end, holders_end = _semaphore(local)
+        semaphore_end = _semaphore(local)
         stats = local.emulator.stats()
         requests = local.emulator.requests()
+        engine = local.emulator.emulator
+        with engine._cond:
+            video_prompts = [video.prompt for video in engine._videos.values()]
+        duplicates = duplicate_creates(
+            video_prompts,
+            [job_prompt(i) for i in range(args.jobs)] + [solo_prompt(i) for i in range(args.solo)],
+        )
+        injector = local.stack.faults
+        aws_injected = dict(injector.injected) if injector is not None else {}
+        aws_draws = dict(injector.draws) if injector is not None else {}
+        burst_end = burst_posted
         outcomes: Counter[str] = Counter()
         error_codes: Counter[str] = Counter()
         transitions: list[int] = []
+        # Per job, Submit entered to execution end: about the time it held its slot.
+        holding: list[float] = []
         transitions_no_wait: list[int] = []
         for job_id in ids:
             item = by_id.get(job_id)
@@ -382,11 +487,24 @@ def run(args: argparse.Namespace) -> int:
             else:
                 outcomes[status] += 1
                 error_codes[item.get("error", {}).get("M", {}).get("code", {}).get("S", "?")] += 1
+            events = _history(local, job_id)
+            if events:
+                burst_end = max(burst_end, events[-1]["timestamp"].timestamp())
             entered = [
                 e["stateEnteredEventDetails"]["name"]
-                for e in _history(local, job_id)
+                for e in events
                 if "stateEnteredEventDetails" in e
             ]
+            submit_at = next(
+                (
+                    e["timestamp"].timestamp()
+                    for e in events
+                    if e.get("stateEnteredEventDetails", {}).get("name") == "Submit"
+                ),
+                None,
+            )
+            if submit_at is not None and events:
+                holding.append(events[-1]["timestamp"].timestamp() - submit_at)
             transitions.append(len(entered))
             # A parked wait that hit its safety net enters AcquireSlot again: count it once.
             transitions_no_wait.append(
@@ -413,7 +531,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"peak in flight: emulator max_in_progress {stats['max_in_progress']}, semaphore "
         f"{sampler.peak_in_flight} (sampled every 0.25 s); limit {args.max_concurrent}; "
-        f"at the end: in_flight {in_flight_end}, holders {len(holders_end)}"
+        f"at the end: in_flight {semaphore_end.in_flight}, holders "
+        f"{len(semaphore_end.holders)}, in the slot line {len(semaphore_end.waiters)}, "
+        f"woken unconfirmed {len(semaphore_end.woken)}"
     )
     print(
         f"transitions per job: all states median {_median(transitions):g}, max "
@@ -421,8 +541,11 @@ def run(args: argparse.Namespace) -> int:
         f"{_median(transitions_no_wait):g}, max {max(transitions_no_wait, default=0)}"
     )
     per_job = len(requests) / len(ids) if ids else 0.0
+    creates = sum(1 for r in requests if r["method"] == "POST" and r["path"] == "/v1/videos")
     print(
-        f"provider: {stats['created']} videos created for {len(ids)} jobs; {len(requests)} "
+        f"provider: {stats['created']} videos created for {len(ids) + args.solo} jobs "
+        f"({args.solo} solo), {sum(duplicates.values())} duplicates; {creates} create requests; "
+        f"{len(requests)} "
         f"requests ({per_job:.2f} per job), answers {dict(sorted(statuses.items()))}\n"
         f"provider rate: busiest 60-s window {window} requests (rate {args.rate}/min, "
         f"capacity {args.rate}: at most {2 * args.rate} in any 60 s); worst excess over the "
@@ -434,16 +557,36 @@ def run(args: argparse.Namespace) -> int:
         f"({100 * int(stats['faults_injected']) / max(1, int(stats['requests'])):.1f} %), "
         f"armed {injected}"
     )
+    print(
+        f"AWS-side faults injected: {aws_injected or 'none'} (draws: Lambda invokes "
+        f"{aws_draws.get('lambda', 0)}, DynamoDB requests {aws_draws.get('dynamodb', 0)})"
+    )
+    burst_span = burst_end - burst_posted
+    ratio = burst_span / sum(solo_spans) if solo_spans else 0.0
+    if solo_spans:
+        print(
+            f"burst vs solo: {len(ids)} jobs on {args.max_concurrent} slots took "
+            f"{burst_span:.1f} s (first POST to last execution end); {args.solo} solo jobs "
+            f"one after another {sum(solo_spans):.1f} s (median {_median(solo_spans):.2f} s "
+            f"each): ratio {ratio:.2f}x; a burst job held its slot (Submit entered to "
+            f"execution end) median {_median(holding):.2f} s"
+        )
     print(f"run took {total_run:.0f} s (stack start included)")
 
     verdict = {True: "ok", False: "MISSED"}
     checks = {
         "0 lost": outcomes["lost"] == 0 and len(ids) + sum(rejected.values()) == args.jobs,
         "0 stuck": outcomes["stuck"] == 0 and still_running == 0,
-        "no slot held at the end": in_flight_end == 0 and not holders_end,
+        "no slot held at the end": semaphore_end.in_flight == 0 and not semaphore_end.holders,
+        "no job left in the slot line": not semaphore_end.waiters and not semaphore_end.woken,
         f"peak in flight <= {args.max_concurrent}": peak <= args.max_concurrent,
+        "0 duplicate provider creates": not duplicates,
         "provider requests within the rate limit": excess <= 0,
+        f"median states entered per job <= {MAX_MEDIAN_STATES}": _median(transitions)
+        <= MAX_MEDIAN_STATES,
     }
+    if solo_spans:
+        checks[f"burst within {MAX_BURST_RATIO:g}x of the solo jobs"] = ratio <= MAX_BURST_RATIO
     print("\ntargets:")
     for name, ok in checks.items():
         print(f"  {name}: {verdict[ok]}")
@@ -459,6 +602,25 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=5.0,
         help="share of provider requests that meet a fault (default 5)",
+    )
+    parser.add_argument(
+        "--aws-fault-percent",
+        type=float,
+        default=0.0,
+        help="share of Lambda invokes and of DynamoDB requests that meet an AWS-side fault "
+        "(default 0)",
+    )
+    parser.add_argument(
+        "--aws-fault-kinds",
+        default=None,
+        help="comma-separated AWS-side fault kinds (default: all of lambda_throttle, "
+        "lambda_crash, lambda_timeout, dynamodb_throttle)",
+    )
+    parser.add_argument(
+        "--solo",
+        type=int,
+        default=0,
+        help="jobs to run one at a time before the burst, as its baseline (default 0: none)",
     )
     parser.add_argument(
         "--max-concurrent", type=int, default=5, help="MaxConcurrentJobs (default 5)"
@@ -479,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs, --max-concurrent, --rate and --speed must be positive")
     if not 0 <= args.fault_percent < 100:
         parser.error("--fault-percent must be in [0, 100)")
+    if not 0 <= args.aws_fault_percent < 100:
+        parser.error("--aws-fault-percent must be in [0, 100)")
+    if args.solo < 0:
+        parser.error("--solo must be 0 or more")
     return run(args)
 
 
