@@ -8,6 +8,7 @@ exists it is named. `install` applies them all, in order, once.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import uuid
@@ -243,6 +244,27 @@ def dynamodb_writes_are_atomic() -> None:
         _replace(DynamoDBBackend, name, make)
 
 
+def dynamodb_answers_are_snapshots() -> None:
+    """Reads and the items writes return: moto hands out the stored item itself and turns it
+    into the response later, with nothing held, so a concurrent write to the same item can
+    change it mid-way (a large item: "dictionary changed size during iteration", a 500);
+    DynamoDB answers with the item as it was at one moment. Each answer is copied under the
+    write lock.
+
+    Test: tests/unit/test_moto_fixes.py::test_a_dynamodb_answer_is_a_copy_of_the_stored_item.
+    """
+
+    def make(previous: Callable[..., Any]) -> Any:
+        def snapshot(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+            with _dynamodb_writes:
+                return copy.deepcopy(previous(self, *args, **kwargs))
+
+        return snapshot
+
+    for name in ("get_item", "query", "scan", "put_item", "update_item", "delete_item"):
+        _replace(DynamoDBBackend, name, make)
+
+
 # ----------------------------------------------------------------------------- SQS
 
 
@@ -441,6 +463,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     states_all_does_not_catch_data_limit_or_runtime,
     quiet_absent_choice_paths,
     dynamodb_writes_are_atomic,
+    dynamodb_answers_are_snapshots,
     sqs_message_size_in_bytes,
     put_events_over_256_kb_is_refused,
     only_enabled_pattern_rules_get_events,
