@@ -82,9 +82,18 @@ class EventProbe:
         return [e for e in self.drain() if e["detail"].get("batch_id") == batch_id]
 
 
-def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
-    """The global concurrency semaphore as stored: slots in use, and their holders."""
-    item = (
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``check`` every 0.1 s until it holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def semaphore_item(service: LocalVideojobs) -> dict[str, Any]:
+    """The control table's ``semaphore#jobs`` item as stored (consistent read)."""
+    item: dict[str, Any] = (
         service.stack.client("dynamodb")
         .get_item(
             TableName=service.state()["control_table"],
@@ -93,21 +102,28 @@ def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
         )
         .get("Item", {})
     )
+    return item
+
+
+def slot_line(service: LocalVideojobs) -> list[str]:
+    """The jobs parked in line for a slot (the ``waiter#<job id>`` attributes), sorted."""
+    return sorted(
+        name.removeprefix("waiter#")
+        for name in semaphore_item(service)
+        if name.startswith("waiter#")
+    )
+
+
+def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:
+    """The global concurrency semaphore as stored: slots in use, and their holders."""
+    item = semaphore_item(service)
     return int(item.get("in_flight", {}).get("N", "0")), set(item.get("holders", {}).get("SS", []))
 
 
 def tenant_slots(service: LocalVideojobs) -> dict[str, set[str]]:
     """The semaphore's per-tenant counts as stored: tenant id -> the jobs holding its slots
     (a tenant with none has no entry)."""
-    item = (
-        service.stack.client("dynamodb")
-        .get_item(
-            TableName=service.state()["control_table"],
-            Key={"pk": {"S": "semaphore#jobs"}},
-            ConsistentRead=True,
-        )
-        .get("Item", {})
-    )
+    item = semaphore_item(service)
     return {
         name.removeprefix("tenant#"): set(value["SS"])
         for name, value in item.items()

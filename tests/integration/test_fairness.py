@@ -5,8 +5,7 @@ waiting job gives back nothing it did not hold."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ from pipeline_support import (
     semaphore,
     tenant_slots,
     wait_for_job,
+    wait_until,
 )
 
 from videojobs_local.local import LocalVideojobs
@@ -33,14 +33,6 @@ STACK_PARAMETERS = (
     "SlotWaitSeconds=2 ProviderRetryIntervalSeconds=1 ProgressRefreshSeconds=1 "
     f"ProviderRequestsPerMinute=6000 {API_LIMITS_OFF}"
 )
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def submit(api: httpx.Client, count: int, label: str) -> list[dict[str, Any]]:

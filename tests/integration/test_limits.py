@@ -7,12 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from pipeline_support import API_LIMITS_OFF, PIPELINE_SPEED, semaphore
+from pipeline_support import API_LIMITS_OFF, PIPELINE_SPEED, semaphore, slot_line, wait_until
 
 from videojobs_local.local import LocalVideojobs
 
@@ -65,24 +64,6 @@ def jobs_waiting_in_index(service: LocalVideojobs) -> int:
         Select="COUNT",
     )
     return int(resp["Count"])
-
-
-def control_line(service: LocalVideojobs) -> list[str]:
-    """The jobs parked in line for a slot (their ``waiter#`` attributes on the semaphore)."""
-    item = (
-        service.stack.client("dynamodb")
-        .get_item(TableName=service.state()["control_table"], Key={"pk": {"S": "semaphore#jobs"}})
-        .get("Item", {})
-    )
-    return sorted(name for name in item if name.startswith("waiter#"))
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def finish_all(service: LocalVideojobs, jobs: list[dict[str, Any]], timeout: float) -> None:
@@ -205,7 +186,7 @@ def test_aborting_executions_mid_flight_leaks_no_slot(
     # And no slot is held by anyone, and no job is left in line
     wait_until(lambda: semaphore(service) == (0, set()), timeout=10, what="slots to be freed")
     assert jobs_waiting_in_index(service) == 0
-    assert control_line(service) == []
+    assert slot_line(service) == []
     # The reaper hands an aborted job's slot to the next job at once; the aborted job's video
     # may still be generating at the provider then (an abort does not delete it), so the
     # provider can see the two aborted videos on top of the three jobs in flight.

@@ -7,14 +7,20 @@ history is checked for it: a job that needed it would enter AcquireSlot twice.""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from pipeline_support import API_LIMITS_OFF, PIPELINE_SPEED, semaphore, wait_for_job
+from pipeline_support import (
+    API_LIMITS_OFF,
+    PIPELINE_SPEED,
+    semaphore,
+    slot_line,
+    wait_for_job,
+    wait_until,
+)
 
 from videojobs_local.local import LocalVideojobs
 
@@ -30,32 +36,10 @@ STACK_PARAMETERS = (
 )
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def submit(api: httpx.Client, label: str) -> str:
     response = api.post("/videos", json={"prompt": f"{label}: a lighthouse", "seconds": "4"})
     assert response.status_code == 200, response.text
     return str(response.json()["id"])
-
-
-def parked(service: LocalVideojobs) -> list[str]:
-    """The jobs in line for a slot, as the semaphore item lists them."""
-    item = (
-        service.stack.client("dynamodb")
-        .get_item(
-            TableName=service.state()["control_table"],
-            Key={"pk": {"S": "semaphore#jobs"}},
-            ConsistentRead=True,
-        )
-        .get("Item", {})
-    )
-    return sorted(name.removeprefix("waiter#") for name in item if name.startswith("waiter#"))
 
 
 def states_entered(service: LocalVideojobs, job_id: str) -> Counter[str]:
@@ -81,7 +65,7 @@ def test_jobs_queued_behind_one_slot_are_handed_it_in_turn_without_polling(
     wait_until(lambda: first in semaphore(service)[1], timeout=20, what="the first job's slot")
     # When three more jobs are submitted, and park in line
     queued = [submit(api, f"queued {i}") for i in range(3)]
-    wait_until(lambda: parked(service) == sorted(queued), timeout=20, what="three parked jobs")
+    wait_until(lambda: slot_line(service) == sorted(queued), timeout=20, what="three parked jobs")
     service.emulator.update_config(speed=PIPELINE_SPEED)
     # Then every job completes
     for job_id in [first, *queued]:
@@ -95,7 +79,7 @@ def test_jobs_queued_behind_one_slot_are_handed_it_in_turn_without_polling(
         assert entered["Submit"] == 1, entered
     # And nothing is left holding a slot or standing in line
     wait_until(lambda: semaphore(service) == (0, set()), timeout=10, what="the slot to be freed")
-    assert parked(service) == []
+    assert slot_line(service) == []
 
 
 @pytest.fixture
@@ -140,4 +124,4 @@ def test_a_slot_freed_between_a_refused_acquire_and_parking_is_not_lost(
     # left held or in line
     assert wait_for_job(api, names["holder"], timeout=60)["status"] == "completed"
     wait_until(lambda: semaphore(service) == (0, set()), timeout=10, what="the slot to be freed")
-    assert parked(service) == []
+    assert slot_line(service) == []
