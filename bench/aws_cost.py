@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from scale import TERMINAL, _history, _jobs_by_status, _running_executions, _submit_all
+from scale import ONE_TENANT, TERMINAL, _history, _jobs_by_status, _running_executions, _submit_all
 
 TARGET_USD = 0.0005
 # USD, us-east-1, as listed in docs/costs.md ("AWS prices").
@@ -414,15 +414,7 @@ def run(args: argparse.Namespace) -> int:
 
     from videojobs_local.local import run_local
 
-    overrides = {
-        "MaxConcurrentJobs": str(args.max_concurrent),
-        "MaxJobsPerTenant": "0",
-        "TenantRequestsPerSecond": "10000",
-        "TenantRequestBurst": "10000",
-        "ApiThrottleRateLimit": "10000",
-        "ApiThrottleBurstLimit": "10000",
-        "LogLevel": "ERROR",
-    }
+    overrides = {"MaxConcurrentJobs": str(args.max_concurrent), **ONE_TENANT}
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}\n"

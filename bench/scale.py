@@ -64,6 +64,16 @@ from typing import Any
 from orchestration import SLOT_WAIT_STATES
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# One tenant submits every job: the limits that keep tenants fair to each other (per-tenant
+# slots and API request rate, the stage throttle) are lifted, and the functions log errors only.
+ONE_TENANT = {
+    "MaxJobsPerTenant": "0",
+    "TenantRequestsPerSecond": "10000",
+    "TenantRequestBurst": "10000",
+    "ApiThrottleRateLimit": "10000",
+    "ApiThrottleBurstLimit": "10000",
+    "LogLevel": "ERROR",
+}
 FAULT_KINDS = ("server_error", "rate_limit", "truncate_download")
 VARIANT_FILES = {
     "video": "video.mp4",
@@ -374,14 +384,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         "MaxConcurrentJobs": str(args.max_concurrent),
         "ProviderRequestsPerMinute": str(args.rate),
-        # One tenant submits every job: the limits that keep tenants fair to each other
-        # (per-tenant slots and API request rate, the stage throttle) are lifted.
-        "MaxJobsPerTenant": "0",
-        "TenantRequestsPerSecond": "10000",
-        "TenantRequestBurst": "10000",
-        "ApiThrottleRateLimit": "10000",
-        "ApiThrottleBurstLimit": "10000",
-        "LogLevel": "ERROR",
+        **ONE_TENANT,
     }
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
