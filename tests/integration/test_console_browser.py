@@ -43,6 +43,10 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     )
 
 from selenium import webdriver  # noqa: E402  (only once the browser is known to be there)
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -88,7 +92,14 @@ def page(browser: WebDriver, service: LocalVideojobs) -> Iterator[WebDriver]:
 
 
 def until(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 60) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(check)
+    # The page redraws its lists every refresh: an element read mid-redraw is stale, and
+    # the check is simply tried again.
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.1,
+        ignored_exceptions=[NoSuchElementException, StaleElementReferenceException],
+    ).until(check)
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:
