@@ -23,8 +23,8 @@ What it reports:
   *Stuck*: still queued or in progress (or its execution still running) when the run ends;
 - peak in flight: the emulator's ``max_in_progress`` (videos generating at the provider at
   once) and the highest semaphore count sampled, against ``MaxConcurrentJobs``; and whether
-  any slot is still held at the end, or any job still in the slot line (``waiter#``
-  entries on the semaphore item) or granted a slot without having woken (``woken``);
+  any slot is still held at the end, or any job still in the slot line (the slot-line
+  table) or granted a slot without having woken (``woken``);
 - duplicate creates: provider videos per job (the emulator's records, by prompt), beyond one;
 - transitions per job, from the execution histories: every state entered, and without the
   slot wait (AcquireSlot counted once, ParkForSlot not at all);
@@ -129,22 +129,21 @@ def _jobs_by_status(local: Any) -> tuple[Counter[str], list[dict[str, Any]]]:
 class SemaphoreState:
     in_flight: int
     holders: frozenset[str]
-    # Jobs in the slot line (``waiter#<job_id>`` attributes), and jobs granted a slot whose
-    # wake-up is not confirmed yet (``woken``).
+    # Jobs in the slot line (the slot-line table's items), and jobs granted a slot whose
+    # wake-up is not confirmed yet (the semaphore's ``woken``).
     waiters: frozenset[str]
     woken: frozenset[str]
 
 
-def semaphore_state(item: dict[str, Any]) -> SemaphoreState:
-    """The semaphore item (DynamoDB's wire format) as counts and sets."""
-    from videojobs.dal.control import WAITER_PREFIX, WOKEN
+def semaphore_state(item: dict[str, Any], line: Sequence[dict[str, Any]] = ()) -> SemaphoreState:
+    """The semaphore item and the slot line's items (DynamoDB's wire format) as counts and
+    sets."""
+    from videojobs.dal.control import WOKEN
 
     return SemaphoreState(
         in_flight=int(item.get("in_flight", {}).get("N", "0")),
         holders=frozenset(item.get("holders", {}).get("SS", [])),
-        waiters=frozenset(
-            name.removeprefix(WAITER_PREFIX) for name in item if name.startswith(WAITER_PREFIX)
-        ),
+        waiters=frozenset(waiter["job_id"]["S"] for waiter in line),
         woken=frozenset(item.get(WOKEN, {}).get("SS", [])),
     )
 
@@ -155,17 +154,24 @@ def duplicate_creates(prompts: Sequence[str], job_prompts: Sequence[str]) -> Cou
     return Counter({p: made[p] - 1 for p in job_prompts if made[p] > 1})
 
 
-def _semaphore(local: Any) -> SemaphoreState:
-    item = (
-        local.stack.client("dynamodb")
-        .get_item(
-            TableName=local.state()["control_table"],
-            Key={"pk": {"S": "semaphore#jobs"}},
+def _semaphore(local: Any, *, with_line: bool = False) -> SemaphoreState:
+    dynamodb = local.stack.client("dynamodb")
+    item = dynamodb.get_item(
+        TableName=local.state()["control_table"],
+        Key={"pk": {"S": "semaphore#jobs"}},
+        ConsistentRead=True,
+    ).get("Item", {})
+    line: list[dict[str, Any]] = []
+    if with_line:
+        pages = dynamodb.get_paginator("query").paginate(
+            TableName=local.state()["slot_line_table"],
+            KeyConditionExpression="#line = :line",
+            ExpressionAttributeNames={"#line": "line"},
+            ExpressionAttributeValues={":line": {"S": "jobs"}},
             ConsistentRead=True,
         )
-        .get("Item", {})
-    )
-    return semaphore_state(item)
+        line = [waiter for page in pages for waiter in page.get("Items", [])]
+    return semaphore_state(item, line)
 
 
 def _inject_faults(local: Any, plan: FaultPlan) -> None:
@@ -457,7 +463,7 @@ def run(args: argparse.Namespace) -> int:
         _, items = _jobs_by_status(local)
         by_id = {item["job_id"]["S"]: item for item in items}
         still_running = _running_executions(local)
-        semaphore_end = _semaphore(local)
+        semaphore_end = _semaphore(local, with_line=True)
         stats = local.emulator.stats()
         requests = local.emulator.requests()
         engine = local.emulator.emulator

@@ -59,6 +59,7 @@ class Settings(BaseModel):
     """The resource-naming variables that are set, by name; read through the attributes below."""
     jobs_table = _ResourceName("JOBS_TABLE")
     control_table = _ResourceName("CONTROL_TABLE")
+    slot_line_table = _ResourceName("SLOT_LINE_TABLE")
     api_keys_table = _ResourceName("API_KEYS_TABLE")
     tenants_table = _ResourceName("TENANTS_TABLE")
     batches_table = _ResourceName("BATCHES_TABLE")

@@ -106,12 +106,19 @@ def semaphore_item(service: LocalVideojobs) -> dict[str, Any]:
 
 
 def slot_line(service: LocalVideojobs) -> list[str]:
-    """The jobs parked in line for a slot (the ``waiter#<job id>`` attributes), sorted."""
-    return sorted(
-        name.removeprefix("waiter#")
-        for name in semaphore_item(service)
-        if name.startswith("waiter#")
+    """The jobs parked in line for a slot (the slot-line table's items), sorted by job id."""
+    pages = (
+        service.stack.client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=service.state()["slot_line_table"],
+            KeyConditionExpression="#line = :line",
+            ExpressionAttributeNames={"#line": "line"},
+            ExpressionAttributeValues={":line": {"S": "jobs"}},
+            ConsistentRead=True,
+        )
     )
+    return sorted(item["job_id"]["S"] for page in pages for item in page.get("Items", []))
 
 
 def semaphore(service: LocalVideojobs) -> tuple[int, set[str]]:

@@ -90,6 +90,7 @@ def jobs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 RESOURCE_NAMES = {
     "JOBS_TABLE": "videojobs-jobs",
     "CONTROL_TABLE": "videojobs-control",
+    "SLOT_LINE_TABLE": "videojobs-slot-line",
     "API_KEYS_TABLE": "videojobs-api-keys",
     "TENANTS_TABLE": "videojobs-tenants",
     "BATCHES_TABLE": "videojobs-batches",

@@ -307,6 +307,19 @@ def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
+        # A cancel takes its job out of the slot line (the conftest's SLOT_LINE_TABLE).
+        client.create_table(
+            TableName=get_settings().slot_line_table,
+            KeySchema=[
+                {"AttributeName": "line", "KeyType": "HASH"},
+                {"AttributeName": "place", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "line", "AttributeType": "S"},
+                {"AttributeName": "place", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
         yield
     aws.reset_clients()
 

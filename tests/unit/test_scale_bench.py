@@ -22,22 +22,24 @@ def scale() -> Iterator[ModuleType]:
         yield importlib.import_module("scale")
 
 
-def test_the_semaphore_item_shows_holders_the_line_and_unconfirmed_wake_ups(
+def test_the_semaphore_and_the_line_show_holders_waiters_and_unconfirmed_wake_ups(
     scale: ModuleType,
 ) -> None:
-    from videojobs.dal.control import WOKEN, waiter_attribute
+    from videojobs.dal.control import WOKEN
 
     item = {
         "pk": {"S": "semaphore#jobs"},
         "in_flight": {"N": "2"},
         "holders": {"SS": ["video_a", "video_b"]},
         "tenant#acme": {"SS": ["video_a", "video_b"]},
-        waiter_attribute("video_c"): {"M": {"arrival": {"S": "1"}, "tenant": {"S": "acme"}}},
-        waiter_attribute("video_d"): {"M": {"arrival": {"S": "2"}, "tenant": {"S": "acme"}}},
         WOKEN: {"SS": ["video_b"]},
     }
+    line = [
+        {"line": {"S": "jobs"}, "place": {"S": p}, "job_id": {"S": j}, "tenant_id": {"S": "acme"}}
+        for p, j in (("1#video_c", "video_c"), ("2#video_d", "video_d"))
+    ]
 
-    state = scale.semaphore_state(item)
+    state = scale.semaphore_state(item, line)
 
     assert state.in_flight == 2
     assert state.holders == {"video_a", "video_b"}

@@ -63,7 +63,7 @@ def test_a_missing_resource_name_fails_at_first_use_naming_its_variable(
 def test_the_unit_tests_run_with_every_resource_name_a_function_gets() -> None:
     settings = get_settings()
 
-    assert len(RESOURCE_SETTINGS) == 13
+    assert len(RESOURCE_SETTINGS) == 14
     for attribute, variable in RESOURCE_SETTINGS.items():
         if variable != "CALLBACK_SECRET_KEY_ID":
             assert getattr(settings, attribute) == os.environ[variable]

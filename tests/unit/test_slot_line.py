@@ -1,6 +1,7 @@
-"""The line for a concurrency slot, on the real semaphore item (moto): a job that finds no slot
-parks, a freed slot goes to the oldest job in line whose tenant is under its cap, and neither a
-race between parking and freeing nor a stale task token loses or leaks a slot."""
+"""The line for a concurrency slot, on the real semaphore item and slot-line table (moto): a
+job that finds no slot parks, a freed slot goes to the oldest job in line whose tenant is
+under its cap, and neither a race between parking and freeing nor a stale task token loses or
+leaks a slot."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from videojobs.models.job import JobStatus
 from videojobs.settings import get_settings
 
 CONTROL_TABLE = "videojobs-control-unit"
+SLOT_LINE_TABLE = "videojobs-slot-line-unit"
 
 
 @dataclass
@@ -43,11 +45,25 @@ def line(jobs_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wakes]:
     monkeypatch.setenv("MAX_CONCURRENT_JOBS", "2")
     monkeypatch.setenv("MAX_JOBS_PER_TENANT", "1")
     get_settings.cache_clear()
-    boto3.client("dynamodb").create_table(
+    monkeypatch.setenv("SLOT_LINE_TABLE", SLOT_LINE_TABLE)
+    client = boto3.client("dynamodb")
+    client.create_table(
         TableName=CONTROL_TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    client.create_table(
+        TableName=SLOT_LINE_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "line", "AttributeType": "S"},
+            {"AttributeName": "place", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "line", "KeyType": "HASH"},
+            {"AttributeName": "place", "KeyType": "RANGE"},
+        ],
     )
     wakes = Wakes()
     monkeypatch.setattr(workflow, "wake", wakes.wake)
@@ -199,3 +215,43 @@ def test_releasing_twice_frees_one_slot(line: Wakes) -> None:
     assert slots.free("run-a") is True
     assert slots.free("run-a") is False
     assert int(semaphore()["in_flight"]) == 1
+
+
+def test_the_semaphore_item_does_not_grow_with_the_line(line: Wakes) -> None:
+    # Given both slots taken, and the semaphore's size with nobody in line
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    empty_line = len(repr(sorted(semaphore().items())))
+    # When sixty jobs park
+    for number in range(60):
+        job_id = f"parked-{number:02d}"
+        slots.park_for_slot(
+            queued_job(job_id, f"t{number}", age=100 - number), f"t{number}", job_id
+        )
+    # Then they are all in line, oldest first, and the semaphore item is the size it was
+    assert [w.job_id for w in control.line()] == [f"parked-{n:02d}" for n in range(60)]
+    assert len(repr(sorted(semaphore().items()))) == empty_line
+    # And a freed slot still goes to the oldest, read past the first page of the line
+    slots.free("run-a")
+    assert line.woken == ["parked-00"]
+
+
+def test_a_job_in_line_that_already_holds_a_slot_is_dropped_not_granted_twice(
+    line: Wakes,
+) -> None:
+    # Given a parked job that then got a slot by its own AcquireSlot (its wait had timed out)
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park_for_slot(queued_job("both", "c", age=9), "c", "token-both")
+    slots.park_for_slot(queued_job("next", "d", age=1), "d", "token-next")
+    slots.free("run-a")
+    assert line.woken == ["token-both"]
+    assert [w.job_id for w in control.line()] == ["next"]
+    # When a job is put back in line while holding its slot (a retried join)
+    table = boto3.resource("dynamodb").Table(SLOT_LINE_TABLE)
+    table.put_item(Item={"line": "jobs", "place": "0#both", "job_id": "both", "tenant_id": "c"})
+    slots.free("run-b")
+    # Then the freed slot goes to the next job, and the holder's stale place is dropped
+    assert line.woken == ["token-both", "token-next"]
+    assert control.line() == []
+    assert semaphore()["holders"] == {"both", "next"}

@@ -434,7 +434,7 @@ def test_every_function_is_given_every_setting_that_names_a_resource() -> None:
     # Set for the operator's tools only: a function decrypts with the key the ciphertext names.
     named.discard("CALLBACK_SECRET_KEY_ID")
 
-    assert len(named) == 12
+    assert len(named) == 13
     assert {name: named - names for name, names in _function_variables().items()} == {
         name: set() for name in FUNCTIONS
     }

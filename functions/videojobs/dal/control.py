@@ -1,6 +1,6 @@
-"""The control table: the concurrency semaphore (global and per tenant) with the line of
-jobs parked for a slot, webhook de-duplication records, and when each protocol's wake-up
-events last arrived.
+"""The control table: the concurrency semaphore (global and per tenant), webhook
+de-duplication records and when each protocol's wake-up events last arrived; and beside it
+the slot-line table, the jobs parked for a slot.
 
 All of it is made of conditional writes, so a retried Lambda or a repeated webhook is
 harmless. The semaphore is acquired by the state machine itself (a direct DynamoDB
@@ -11,6 +11,7 @@ keeps the line and grants freed slots to the jobs in it.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +26,11 @@ SEMAPHORE_KEY = "semaphore#jobs"
 # with jobs in flight, ``tenant#<tenant_id>``, which AcquireSlot checks against
 # MaxJobsPerTenant in the same conditional update.
 TENANT_HOLDERS_PREFIX = "tenant#"
-# The line: one attribute per job parked for a slot, ``waiter#<job_id>`` = {"arrival": the
-# job's created_key, "tenant": its tenant}, on the same item, so that joining the line and
-# granting a slot are each one conditional write on one item and never miss each other.
-WAITER_PREFIX = "waiter#"
+# The line: one item per job parked for a slot in the slot-line table, partition ``jobs``,
+# sort key ``place`` = the job's created_key (its arrival), with its ``job_id`` and
+# ``tenant_id``. Small items, so that neither joining nor granting rewrites the whole line.
+LINE = "jobs"
+_LINE_PAGE = 50
 # Jobs granted a slot whose wake-up (SendTaskSuccess) has not been confirmed yet: a waker whose
 # token turns out stale gives the slot back only while the job is still listed here.
 WOKEN = "woken"
@@ -41,6 +43,10 @@ def _table() -> Any:
     return aws.dynamodb().Table(get_settings().control_table)
 
 
+def _line_table() -> Any:
+    return aws.dynamodb().Table(get_settings().slot_line_table)
+
+
 def _semaphore() -> dict[str, Any]:
     return dict(_table().get_item(Key={"pk": SEMAPHORE_KEY}, ConsistentRead=True).get("Item") or {})
 
@@ -50,11 +56,6 @@ def tenant_holders_attribute(tenant_id: str) -> str:
     return f"{TENANT_HOLDERS_PREFIX}{tenant_id}"
 
 
-def waiter_attribute(job_id: str) -> str:
-    """The semaphore's attribute that holds one job's place in the line."""
-    return f"{WAITER_PREFIX}{job_id}"
-
-
 @dataclass(frozen=True)
 class Waiter:
     """A job parked for a slot."""
@@ -62,20 +63,6 @@ class Waiter:
     job_id: str
     tenant_id: str
     arrival: str
-
-
-def _waiters(item: dict[str, Any]) -> list[Waiter]:
-    """The line, oldest first (by the job's created_key, which is its arrival)."""
-    line = [
-        Waiter(
-            job_id=name[len(WAITER_PREFIX) :],
-            tenant_id=str(value["tenant"]),
-            arrival=str(value["arrival"]),
-        )
-        for name, value in item.items()
-        if name.startswith(WAITER_PREFIX) and isinstance(value, dict)
-    ]
-    return sorted(line, key=lambda w: (w.arrival, w.job_id))
 
 
 def release_slot(holder: str) -> bool:
@@ -140,71 +127,89 @@ def join_line(job_id: str, tenant_id: str, arrival: str) -> bool:
     slot was granted to it while its previous wait timed out): its place in the line is then
     dropped and the grant confirmed, and the job should go on at once.
     """
-    names = {"#w": waiter_attribute(job_id)}
-    for _ in range(_ATTEMPTS):
-        try:
-            _table().update_item(
-                Key={"pk": SEMAPHORE_KEY},
-                UpdateExpression="SET #w = if_not_exists(#w, :entry)",
-                ConditionExpression="NOT contains(holders, :name)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    ":entry": {"arrival": arrival, "tenant": tenant_id},
-                    ":name": job_id,
-                },
-            )
-            return False
-        except ClientError as exc:
-            if not conditional_failed(exc):
-                raise
-        try:
-            _table().update_item(
-                Key={"pk": SEMAPHORE_KEY},
-                UpdateExpression="REMOVE #w DELETE woken :holder",
-                ConditionExpression="contains(holders, :name)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={":holder": {job_id}, ":name": job_id},
-            )
-            return True
-        except ClientError as exc:
-            if not conditional_failed(exc):
-                raise
-        # Released between the two writes: join the line after all.
-    raise RuntimeError(f"the semaphore kept changing while {job_id} joined the line")
-
-
-def leave_line(job_id: str) -> None:
-    """Take a job out of the line (it ended, or no longer needs a slot); a no-op if absent."""
-    _table().update_item(
-        Key={"pk": SEMAPHORE_KEY},
-        UpdateExpression="REMOVE #w",
-        ExpressionAttributeNames={"#w": waiter_attribute(job_id)},
+    _line_table().put_item(
+        Item={"line": LINE, "place": arrival, "job_id": job_id, "tenant_id": tenant_id}
     )
+    if job_id not in _semaphore().get("holders", set()):
+        return False
+    confirm_grant(job_id)
+    leave_line(arrival)
+    return True
+
+
+def confirm_grant(job_id: str) -> None:
+    """The job goes on with the slot it holds: its grant can no longer be given back."""
+    try:
+        _table().update_item(
+            Key={"pk": SEMAPHORE_KEY},
+            UpdateExpression="DELETE woken :holder",
+            ConditionExpression="contains(holders, :name)",
+            ExpressionAttributeValues={":holder": {job_id}, ":name": job_id},
+        )
+    except ClientError as exc:
+        if not conditional_failed(exc):
+            raise
+
+
+def leave_line(arrival: str) -> None:
+    """Take the job that arrived at ``arrival`` out of the line; a no-op if it is not there."""
+    _line_table().delete_item(Key={"line": LINE, "place": arrival})
+
+
+def _line_pages(page_size: int = _LINE_PAGE) -> Iterator[list[Waiter]]:
+    """The line, oldest first, a page at a time (consistent reads)."""
+    query: dict[str, Any] = {
+        "KeyConditionExpression": "#line = :line",
+        "ExpressionAttributeNames": {"#line": "line"},
+        "ExpressionAttributeValues": {":line": LINE},
+        "ConsistentRead": True,
+        "Limit": page_size,
+    }
+    while True:
+        page = _line_table().query(**query)
+        yield [
+            Waiter(
+                job_id=str(item["job_id"]),
+                tenant_id=str(item["tenant_id"]),
+                arrival=str(item["place"]),
+            )
+            for item in page.get("Items", [])
+        ]
+        last = page.get("LastEvaluatedKey")
+        if last is None:
+            return
+        query["ExclusiveStartKey"] = last
+
+
+def _next_eligible(item: dict[str, Any], tenant_limit: int) -> Waiter | None:
+    """The oldest job in line whose tenant is under its cap, given the semaphore ``item``.
+    Jobs in line that already hold a slot are taken out of the line on the way."""
+    holders = item.get("holders", set())
+    for page in _line_pages():
+        for waiter in page:
+            if waiter.job_id in holders:
+                leave_line(waiter.arrival)
+                continue
+            tenant_set = item.get(tenant_holders_attribute(waiter.tenant_id), set())
+            if len(tenant_set) < tenant_limit:
+                return waiter
+    return None
 
 
 def grant_next(limit: int, tenant_limit: int) -> Waiter | None:
     """Grant one free slot to the oldest job in the line whose tenant is under its cap.
 
-    One conditional write takes the job out of the line and makes it a holder (and puts it in
-    ``woken`` until it confirms), conditional on the slot still being free, the tenant still
-    under its cap and the job still in line: two granters never give the same slot or the
-    same job twice. None when no slot is free or nobody in the line may take one. Waiters that
-    already hold a slot are dropped from the line on the way.
+    One conditional write on the semaphore makes the job a holder (and puts it in ``woken``
+    until it confirms), conditional on the slot still being free, the tenant still under its
+    cap and the job not holding one already: two granters never give the same slot or the same
+    job twice. The job then leaves the line. None when no slot is free or nobody in the line
+    may take one.
     """
     for _ in range(_ATTEMPTS):
         item = _semaphore()
-        holders = item.get("holders", set())
         if int(item.get("in_flight", 0)) >= limit:
             return None
-        chosen = None
-        for waiter in _waiters(item):
-            if waiter.job_id in holders:
-                leave_line(waiter.job_id)
-                continue
-            tenant_set = item.get(tenant_holders_attribute(waiter.tenant_id), set())
-            if len(tenant_set) < tenant_limit:
-                chosen = waiter
-                break
+        chosen = _next_eligible(item, tenant_limit)
         if chosen is None:
             return None
         try:
@@ -212,17 +217,14 @@ def grant_next(limit: int, tenant_limit: int) -> Waiter | None:
                 Key={"pk": SEMAPHORE_KEY},
                 UpdateExpression=(
                     "SET in_flight = if_not_exists(in_flight, :zero) + :one "
-                    "ADD holders :holder, #tenant :holder, woken :holder REMOVE #w"
+                    "ADD holders :holder, #tenant :holder, woken :holder"
                 ),
                 ConditionExpression=(
-                    "attribute_exists(#w) AND NOT contains(holders, :name) "
+                    "NOT contains(holders, :name) "
                     "AND (attribute_not_exists(in_flight) OR in_flight < :limit) "
                     "AND (attribute_not_exists(#tenant) OR size(#tenant) < :tenant_limit)"
                 ),
-                ExpressionAttributeNames={
-                    "#w": waiter_attribute(chosen.job_id),
-                    "#tenant": tenant_holders_attribute(chosen.tenant_id),
-                },
+                ExpressionAttributeNames={"#tenant": tenant_holders_attribute(chosen.tenant_id)},
                 ExpressionAttributeValues={
                     ":zero": 0,
                     ":one": 1,
@@ -234,15 +236,16 @@ def grant_next(limit: int, tenant_limit: int) -> Waiter | None:
             )
         except ClientError as exc:
             if conditional_failed(exc):
-                continue  # someone else changed the item first: read it again
+                continue  # someone else changed the semaphore first: read it again
             raise
+        leave_line(chosen.arrival)
         return chosen
     raise RuntimeError("the semaphore kept changing while a slot was granted")
 
 
 def line() -> list[Waiter]:
     """The jobs parked for a slot, oldest first."""
-    return _waiters(_semaphore())
+    return [waiter for page in _line_pages(page_size=500) for waiter in page]
 
 
 def slot_holders() -> set[str]:

@@ -649,6 +649,18 @@ def slot_token(job_id: str) -> str | None:
     return str(token) if token is not None else None
 
 
+def arrival(job_id: str) -> str | None:
+    """The job's ``created_key``, its place in the line for a slot (None: no such job)."""
+    item = (
+        _table()
+        .get_item(Key={"job_id": job_id}, ProjectionExpression="created_key", ConsistentRead=True)
+        .get("Item")
+        or {}
+    )
+    key = item.get("created_key")
+    return str(key) if key is not None else None
+
+
 def record_assets(job_id: str, assets: Mapping[ContentVariant, StoredAsset]) -> Job:
     """Attach the stored files to a job that is still running."""
     condition, names, values = _status_in([JobStatus.QUEUED, JobStatus.IN_PROGRESS])

@@ -2,10 +2,13 @@
 frees a slot grants it to the oldest job in line whose tenant is under its cap, and wakes it.
 
 Nobody polls. The invariant that keeps a wake-up from being lost: every write that can make a
-parked job able to run (a release) and every write that parks one (joining the line) is
-followed, by the same caller, by :func:`hand_out`, which reads the semaphore after that write
-and grants every free slot to the line. Both writes are to the one semaphore item, so
-whichever of a release and a join lands second is followed by a read that sees both.
+parked job able to run (a release, on the semaphore item) and every write that parks one
+(joining the line, an item of the slot-line table) is followed, by the same caller, by
+:func:`hand_out`, which reads the semaphore and then the line, both strongly consistent, after
+that write, and grants every free slot to the line. If a join's read of the semaphore missed a
+release, that release was written after it, so the releaser's read of the line, later still,
+sees the join: of a release and a join, the one that lands second is followed by reads that
+see both.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ def free(job_id: str) -> bool:
     """Give back the job's slot, or its place in line, and hand the slot to the next job.
     True if it held a slot. Idempotent."""
     if not control.release_slot(job_id):
-        control.leave_line(job_id)
+        arrival = jobs.arrival(job_id)
+        if arrival is not None:
+            control.leave_line(arrival)
         return False
     logger.info("slot released", extra={"job_id": job_id})
     hand_out()

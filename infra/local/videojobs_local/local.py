@@ -58,6 +58,7 @@ class LocalVideojobs:
             "bucket": ids["AssetsBucket"],
             "jobs_table": ids["JobsTable"],
             "control_table": ids["ControlTable"],
+            "slot_line_table": ids["SlotLineTable"],
             "api_keys_table": ids["ApiKeysTable"],
             "tenants_table": ids["TenantsTable"],
             "batches_table": ids["BatchesTable"],
