@@ -100,8 +100,8 @@ def run_worker(args: argparse.Namespace) -> int:
     import httpx
     from pydantic import SecretStr
 
+    from videojobs.adapters.providers.openai_videos import OpenAIVideosClient
     from videojobs.models.provider import ProviderConfig
-    from videojobs.providers.openai_videos import OpenAIVideosClient
 
     key = os.environ[KEY_ENV]
     url = f"{args.api_url}/videos/{args.video_id}/content"
@@ -177,8 +177,8 @@ def _emulator(args: argparse.Namespace) -> AbstractContextManager[Any]:
 def _prepare_video(api_url: str, key: str) -> str:
     from pydantic import SecretStr
 
+    from videojobs.adapters.providers.openai_videos import OpenAIVideosClient
     from videojobs.models.provider import CreateVideoRequest, ProviderConfig
-    from videojobs.providers.openai_videos import OpenAIVideosClient
 
     config = ProviderConfig(base_url=api_url, api_key=SecretStr(key))
     with OpenAIVideosClient(config) as client:

@@ -138,7 +138,7 @@ class SemaphoreState:
 def semaphore_state(item: dict[str, Any], line: Sequence[dict[str, Any]] = ()) -> SemaphoreState:
     """The semaphore item and the slot line's items (DynamoDB's wire format) as counts and
     sets."""
-    from videojobs.dal.control import WOKEN
+    from videojobs.adapters.dal.control import WOKEN
 
     return SemaphoreState(
         in_flight=int(item.get("in_flight", {}).get("N", "0")),

@@ -21,7 +21,7 @@ import pytest
 from pipeline_support import API_LIMITS_OFF
 
 from videojobs import standard_webhooks
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
 from videojobs.models.job import Job, JobStatus, VideoRequest, new_job_id
 from videojobs_local.local import LocalVideojobs, run_local
 

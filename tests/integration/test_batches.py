@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 from pipeline_support import EventProbe, wait_for_job
 
 from videojobs.adapters import workflow
-from videojobs.dal import batches as batches_dal
-from videojobs.dal import jobs as jobs_dal
+from videojobs.adapters.dal import batches as batches_dal
+from videojobs.adapters.dal import jobs as jobs_dal
 from videojobs.logic.batches import on_job_terminal
 from videojobs_local.local import LocalVideojobs
 

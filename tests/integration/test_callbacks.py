@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 
 from videojobs import standard_webhooks
 from videojobs.adapters import aws, callback_sender
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
 from videojobs.logic import callbacks, tenant_admin
 from videojobs.models.job import CallbackAttempt
 from videojobs.settings import get_settings

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
+from videojobs.adapters.providers.openai_videos import OpenAIVideosClient
 from videojobs.models.errors import (
     ProviderAuthError,
     ProviderError,
@@ -27,7 +28,6 @@ from videojobs.models.provider import (
     ProviderVideo,
     ProviderVideoStatus,
 )
-from videojobs.providers.openai_videos import OpenAIVideosClient
 from videojobs_local.emulator import EmulatorServer
 
 MiB = 1024 * 1024

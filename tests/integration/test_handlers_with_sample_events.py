@@ -32,7 +32,8 @@ from pipeline_support import API_LIMITS_OFF
 
 from videojobs import standard_webhooks
 from videojobs.adapters import aws, workflow
-from videojobs.dal import api_keys, control, jobs
+from videojobs.adapters.dal import api_keys, control, jobs
+from videojobs.adapters.providers import ContentStream, VideoProvider
 from videojobs.handlers import api, authorizer, provider_webhook, reaper, steps
 from videojobs.logic import submit_job
 from videojobs.logic.provider_access import reset_provider
@@ -48,7 +49,6 @@ from videojobs.models.provider import (
     RetrievedVideo,
     VideoPage,
 )
-from videojobs.providers import ContentStream, VideoProvider
 from videojobs.settings import get_settings
 from videojobs_local.stack import LambdaContext as LocalLambdaContext
 from videojobs_local.stack import LocalStack

@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pipeline_support import PIPELINE_PARAMETERS, EventProbe, wait_for_job
 
-from videojobs.dal import batches as batches_dal
+from videojobs.adapters.dal import batches as batches_dal
 from videojobs.logic import intake
 from videojobs.models.intake import IntakeBatch, S3ObjectRef
 from videojobs_local.local import LocalVideojobs

@@ -14,7 +14,7 @@ import pytest
 from pipeline_support import wait_for_job
 
 from videojobs.adapters import aws
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
 from videojobs.settings import get_settings
 from videojobs_local.cli import main
 from videojobs_local.emulator import WebhookReceiver

@@ -89,7 +89,7 @@ def slot_freed_just_before_parking(
     """Arranges the race: when the job named ``late`` joins the line, the job named ``holder``
     has just released the slot and found nobody in line to hand it to (its release lands
     between the late job's refused AcquireSlot and its parking)."""
-    from videojobs.dal import control
+    from videojobs.adapters.dal import control
 
     names: dict[str, str] = {}
     join_line = control.join_line

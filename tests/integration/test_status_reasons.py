@@ -67,7 +67,7 @@ def test_a_full_slot_pool_says_who_waits_for_a_slot_and_who_for_the_provider(
 def test_a_spent_provider_budget_shows_as_provider_throttled_then_the_job_goes_on(
     service: LocalVideojobs, api: httpx.Client
 ) -> None:
-    from videojobs.dal.rate_limit import TokenBucket
+    from videojobs.adapters.dal.rate_limit import TokenBucket
     from videojobs.settings import get_settings
 
     # Given a provider request budget that is spent for the next 6 s

@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
+from videojobs.adapters.providers.bedrock_videos import (
+    BedrockVideosClient,
+    failure_code,
+    model_input,
+)
 from videojobs.models.bedrock import AsyncInvocation, BedrockVideoRequest, FirstFrame
 from videojobs.models.errors import (
     ProviderAuthError,
@@ -17,7 +22,6 @@ from videojobs.models.errors import (
     ProviderThrottledError,
     ProviderTransientError,
 )
-from videojobs.providers.bedrock_videos import BedrockVideosClient, failure_code, model_input
 
 NOVA = "amazon.nova-reel-v1:1"
 LUMA = "luma.ray-v2:0"

@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from videojobs import standard_webhooks
 from videojobs.adapters.callback_sender import SendResult
-from videojobs.dal.tenants import Tenant
+from videojobs.adapters.dal.tenants import Tenant
 from videojobs.handlers import callbacks as callbacks_handler
 from videojobs.logic import callbacks, video_view
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError

@@ -20,7 +20,7 @@ import pytest
 
 from videojobs import standard_webhooks
 from videojobs.adapters import callback_sender
-from videojobs.dal.tenants import Tenant
+from videojobs.adapters.dal.tenants import Tenant
 from videojobs.handlers import callbacks as callbacks_handler
 from videojobs.logic import callbacks, video_view
 from videojobs.models.errors import JobNotFoundError

@@ -11,13 +11,13 @@ import pytest
 from job_factory import JOB_ID, NOW, make_job
 
 from videojobs.adapters import eventbus, workflow
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.storage import assets
 from videojobs.logic import cancel_job as logic
 from videojobs.logic import provider_access, slots
 from videojobs.models.errors import JobNotFoundError, ProviderRejectedError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.observability import metrics
-from videojobs.storage import assets
 
 
 @dataclass

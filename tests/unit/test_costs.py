@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 
 from videojobs.adapters import aws, eventbus
-from videojobs.dal import budgets, tenants
-from videojobs.dal import jobs as jobs_dal
-from videojobs.dal.budgets import Charge, OverBudgetError
+from videojobs.adapters.dal import budgets, tenants
+from videojobs.adapters.dal import jobs as jobs_dal
+from videojobs.adapters.dal.budgets import Charge, OverBudgetError
 from videojobs.logic import callbacks, costs, usage
 from videojobs.models.errors import (
     BudgetExceededError,

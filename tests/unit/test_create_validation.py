@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from PIL import Image
 from pydantic import SecretStr, ValidationError
 
+from videojobs.adapters.providers.openai_videos import OpenAIVideosClient
 from videojobs.handlers.api_create import request_fields
 from videojobs.handlers.multipart import MAX_PARTS, parse_form_data
 from videojobs.logic import idempotency, provider_access
@@ -39,7 +40,6 @@ from videojobs.models.errors import (
 )
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.models.provider import ModerationResult, ProviderConfig
-from videojobs.providers.openai_videos import OpenAIVideosClient
 from videojobs.settings import get_settings
 
 

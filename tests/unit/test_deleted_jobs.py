@@ -10,7 +10,7 @@ import boto3
 import pytest
 from job_factory import JOB_ID, NOW, make_job
 
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
 from videojobs.models.errors import JobNotFoundError
 from videojobs.models.job import JobStatus
 from videojobs.settings import get_settings

@@ -12,12 +12,12 @@ import pytest
 from job_factory import JOB_ID, make_job
 
 from videojobs.adapters import aws
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.storage import assets
 from videojobs.logic import store_assets
 from videojobs.models.job import Job, JobStatus, StoredAsset
 from videojobs.models.provider_types import ContentVariant
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 
 
 class HostileStream:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from videojobs.adapters.providers import ContentStream, VideoProvider
 from videojobs.logic import finalize_job, provider_access
 from videojobs.models.errors import ProviderTransientError
 from videojobs.models.job import Job, JobError, JobStatus, VideoRequest
@@ -30,7 +31,6 @@ from videojobs.models.provider import (
     RetrievedVideo,
     VideoPage,
 )
-from videojobs.providers import ContentStream, VideoProvider
 
 NOW = 1_800_000_000
 PROVIDER_VIDEO_ID = "video_provider_0123456789"

@@ -13,7 +13,7 @@ import pytest
 from job_factory import JOB_ID, make_job
 from pydantic import ValidationError
 
-from videojobs.dal import control, jobs
+from videojobs.adapters.dal import control, jobs
 from videojobs.logic import submit_job
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.settings import Settings, get_settings

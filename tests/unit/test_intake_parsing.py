@@ -106,8 +106,8 @@ def test_a_tenant_folder_of_dots_is_no_tenant_folder(key: str) -> None:
 def test_a_refused_key_gets_its_reason_in_the_results_and_nothing_is_read_or_created(
     monkeypatch: pytest.MonkeyPatch, settings_for_sample_event: None
 ) -> None:
+    from videojobs.adapters.storage import assets
     from videojobs.logic import intake as logic
-    from videojobs.storage import assets
 
     # Given a file dropped under a key that climbs out of its tenant folder
     written: dict[str, bytes] = {}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from job_factory import NOW, make_job
 
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
 from videojobs.logic.queue_position import queue_position, queue_positions
 from videojobs.models.job import Job, JobStatus
 

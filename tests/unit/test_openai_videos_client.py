@@ -17,6 +17,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from videojobs.adapters.providers import VideoProvider, build_provider
+from videojobs.adapters.providers.openai_videos import OpenAIVideosClient
 from videojobs.models.errors import (
     ProviderAuthError,
     ProviderError,
@@ -31,8 +33,6 @@ from videojobs.models.provider import (
     ProviderConfig,
     ProviderVideoStatus,
 )
-from videojobs.providers import VideoProvider, build_provider
-from videojobs.providers.openai_videos import OpenAIVideosClient
 
 API_KEY = "sk-unit-test-KEY-4f1c9a7e"
 BASE_URL = "https://example.openai.azure.com/openai/v1"
@@ -777,7 +777,7 @@ def test_build_provider_returns_a_video_provider() -> None:
 def test_importing_the_provider_port_does_not_import_httpx() -> None:
     # A fresh interpreter: this one already imported httpx.
     code = (
-        "import sys, videojobs.providers, videojobs.models.provider; "
+        "import sys, videojobs.adapters.providers, videojobs.models.provider; "
         "sys.exit(1 if 'httpx' in sys.modules or 'openai' in sys.modules else 0)"
     )
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from job_factory import JOB_ID, NOW, make_job
 
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.storage import assets
 from videojobs.logic import apply_provider_status, cancel_job, provider_access, store_assets
 from videojobs.logic.create_job import resolve_create
 from videojobs.logic.provider_access import DEFAULT_MAX_WAIT_SECONDS
@@ -21,7 +22,6 @@ from videojobs.models.job import Job, JobStatus, StoredAsset
 from videojobs.models.provider import ModerationResult, ProviderVideo, RetrievedVideo
 from videojobs.observability import metrics
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 from videojobs_local.stack.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from videojobs.adapters.providers import ContentStream
+from videojobs.adapters.providers.openai_videos import OpenAIVideosClient, RedirectGuard
 from videojobs.logic.callback_target import provider_redirect_addresses
 from videojobs.models.errors import (
     ProviderAuthError,
@@ -25,8 +27,6 @@ from videojobs.models.errors import (
     ProviderTransientError,
 )
 from videojobs.models.provider import AuthStyle, ProviderConfig
-from videojobs.providers import ContentStream
-from videojobs.providers.openai_videos import OpenAIVideosClient, RedirectGuard
 from videojobs.settings import get_settings
 
 API_KEY = "sk-stream-test-KEY-77aa01"

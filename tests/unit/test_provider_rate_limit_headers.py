@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from videojobs.providers.openai_videos import parse_duration, parse_retry_after
+from videojobs.adapters.providers.openai_videos import parse_duration, parse_retry_after
 
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 

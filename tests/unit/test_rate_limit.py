@@ -14,8 +14,10 @@ from job_factory import JOB_ID, make_job
 from moto import mock_aws
 
 from videojobs.adapters import aws
-from videojobs.dal import jobs
-from videojobs.dal.rate_limit import BucketState, TokenBucket, refilled
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.dal.rate_limit import BucketState, TokenBucket, refilled
+from videojobs.adapters.providers import ContentStream
+from videojobs.adapters.storage import assets
 from videojobs.logic import cancel_job, provider_access
 from videojobs.logic.apply_provider_status import refresh_progress
 from videojobs.logic.create_job import resolve_create
@@ -34,9 +36,7 @@ from videojobs.models.provider import (
     VideoPage,
 )
 from videojobs.observability import metrics
-from videojobs.providers import ContentStream
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 from videojobs_local.stack import moto_fixes
 
 TABLE = "videojobs-control-test"

@@ -25,7 +25,7 @@ def scale() -> Iterator[ModuleType]:
 def test_the_semaphore_and_the_line_show_holders_waiters_and_unconfirmed_wake_ups(
     scale: ModuleType,
 ) -> None:
-    from videojobs.dal.control import WOKEN
+    from videojobs.adapters.dal.control import WOKEN
 
     item = {
         "pk": {"S": "semaphore#jobs"},

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from videojobs.adapters import aws, callback_secrets, workflow
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
 from videojobs.settings import SettingMissingError, Settings, get_settings
 
 # Attribute -> variable, for every setting that names a resource.

@@ -14,7 +14,7 @@ import pytest
 from job_factory import NOW, make_job
 
 from videojobs.adapters import workflow
-from videojobs.dal import control, jobs
+from videojobs.adapters.dal import control, jobs
 from videojobs.logic import slots
 from videojobs.models.errors import JobCancelledError
 from videojobs.models.job import JobStatus

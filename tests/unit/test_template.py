@@ -386,7 +386,7 @@ def test_intake_writers_are_tied_to_their_tenant_folder_only_when_asked() -> Non
 
 
 def test_deleted_jobs_are_purged_by_the_jobs_table_ttl_after_the_retention_parameter() -> None:
-    from videojobs.dal.jobs import PURGE_AT
+    from videojobs.adapters.dal.jobs import PURGE_AT
 
     table = RESOURCES["JobsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": PURGE_AT, "Enabled": True}

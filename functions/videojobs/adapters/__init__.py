@@ -1,9 +1,9 @@
-"""Adapters: the modules that talk to AWS or an HTTP endpoint, and turn the SDK's errors into
-the domain errors of ``videojobs.models.errors``.
+"""Adapters: every module that talks to AWS or an HTTP endpoint, and turns the SDK's errors
+into the domain errors of ``videojobs.models.errors``. Nothing outside this package imports
+boto3, botocore or httpx to make a call.
 
 Here: boto3 clients (``aws``), Step Functions (``workflow``), EventBridge (``eventbus``), SQS
 (``callback_queue``, ``queues``), KMS (``callback_secrets``), Secrets Manager
-(``credentials``) and the callback POST (``callback_sender``). DynamoDB (``videojobs.dal``),
-S3 (``videojobs.storage``) and the video providers (``videojobs.providers``) are adapters too,
-in packages of their own.
+(``credentials``) and the callback POST (``callback_sender``); and three packages: DynamoDB
+tables (``dal``), S3 assets (``storage``) and the video providers (``providers``).
 """

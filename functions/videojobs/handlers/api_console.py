@@ -14,7 +14,7 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from videojobs.storage import assets
+from videojobs.adapters.storage import assets
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 

@@ -8,7 +8,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import ValidationError
 
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.storage import assets
 from videojobs.handlers.api_common import NO_STORE, checked_job_id, json_response, tenant_id
 from videojobs.logic.apply_provider_status import refresh_progress
 from videojobs.logic.cancel_job import cancel_job, delete_job
@@ -18,7 +19,6 @@ from videojobs.models.api_list import LIST_LIMIT_MAX, ListVideosQuery, VideoDele
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError, VariantUnavailableError
 from videojobs.models.job import Job, JobStatus
 from videojobs.models.provider_types import CONTENT_VARIANTS, ContentVariant
-from videojobs.storage import assets
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from videojobs.dal import api_keys
+from videojobs.adapters.dal import api_keys
 from videojobs.observability import logger
 
 

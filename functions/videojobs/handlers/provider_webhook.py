@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from videojobs import standard_webhooks
 from videojobs.adapters.credentials import provider_webhook_secrets
-from videojobs.dal import control
+from videojobs.adapters.dal import control
 from videojobs.logic.apply_provider_status import apply_webhook
 from videojobs.models.errors import InvalidWebhookSignatureError
 from videojobs.models.webhook import KNOWN_EVENT_TYPES, ProviderEvent

@@ -9,7 +9,7 @@ import math
 from typing import TYPE_CHECKING
 
 from videojobs.adapters import workflow
-from videojobs.dal import control, jobs
+from videojobs.adapters.dal import control, jobs
 from videojobs.models.errors import (
     JobCancelledError,
     ProviderError,
@@ -169,7 +169,7 @@ def bedrock_failure(failure_message: str | None) -> JobError:
     Bedrock's own words are kept, except when it could not write its output: that message
     names this stack's bucket, which a tenant must not see.
     """
-    from videojobs.providers.bedrock_videos import failure_code
+    from videojobs.adapters.providers.bedrock_videos import failure_code
 
     code = failure_code(failure_message)
     if code == "output_write_failed":
@@ -214,9 +214,9 @@ def apply_bedrock_output(key: str) -> str:
     folder its submit chose, and the invocation must be the one the job recorded (a stray
     file wakes nothing). Returns ``woken``, ``recorded``, ``ignored`` or ``unknown_video``.
     """
+    from videojobs.adapters.storage import assets
     from videojobs.models.bedrock import OUTPUT_FILE, invocation_id
     from videojobs.models.errors import JobNotFoundError
-    from videojobs.storage import assets
 
     parts = key.split("/")
     if len(parts) != 4 or f"{parts[0]}/" != assets.BEDROCK_PREFIX or parts[3] != OUTPUT_FILE:

@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from videojobs.adapters import eventbus
-from videojobs.dal import batches
+from videojobs.adapters.dal import batches
+from videojobs.adapters.storage import assets
 from videojobs.models.batches import Batch, BatchCounts
 from videojobs.models.errors import BatchNotFoundError
 from videojobs.models.intake import IntakeBatch, manifest_lines, render_manifest
 from videojobs.models.job import Job
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 
 
 def batch_event_detail(batch: Batch) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from videojobs.dal import batches
-from videojobs.dal import jobs as jobs_dal
+from videojobs.adapters.dal import batches
+from videojobs.adapters.dal import jobs as jobs_dal
 from videojobs.logic import costs, idempotency
 from videojobs.logic.batch_completion import complete_if_finished, on_job_terminal
 from videojobs.logic.callback_target import validate_callback_url

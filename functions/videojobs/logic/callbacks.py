@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from videojobs import standard_webhooks
 from videojobs.adapters import callback_queue, callback_secrets, callback_sender
 from videojobs.adapters.callback_sender import SendResult
-from videojobs.dal import batches, jobs, tenants
+from videojobs.adapters.dal import batches, jobs, tenants
 from videojobs.logic import callback_target
 from videojobs.logic.batch_completion import batch_event_detail
 from videojobs.logic.video_view import video_resource

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 from videojobs.adapters import eventbus, workflow
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.storage import assets
 from videojobs.logic import costs, slots
 from videojobs.logic.batch_completion import on_job_terminal
 from videojobs.logic.finalize_job import settle
@@ -18,7 +19,6 @@ from videojobs.models.errors import ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus
 from videojobs.models.provider_types import protocol_of
 from videojobs.observability import logger, metrics
-from videojobs.storage import assets
 
 _RUNNING = [JobStatus.QUEUED, JobStatus.IN_PROGRESS]
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from videojobs.dal import budgets, jobs, tenants
-from videojobs.dal.budgets import PERIODS, Charge, OverBudgetError, Period
+from videojobs.adapters.dal import budgets, jobs, tenants
+from videojobs.adapters.dal.budgets import PERIODS, Charge, OverBudgetError, Period
 from videojobs.models.errors import BudgetExceededError, InvalidRequestError
 from videojobs.models.job import Job, JobStatus, VideoRequest
 from videojobs.models.money import format_usd, micros_from_usd, usd

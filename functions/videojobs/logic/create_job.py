@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from videojobs.adapters import workflow
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.storage import assets
 from videojobs.logic import costs, idempotency
 from videojobs.logic.callback_target import validate_callback_url
 from videojobs.logic.idempotency import IdempotencyKey
@@ -54,7 +55,6 @@ from videojobs.models.provider_types import (
 )
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 
 DEFAULT_MODEL: ModelName = "sora-2"
 DEFAULT_SECONDS: VideoSeconds = "4"

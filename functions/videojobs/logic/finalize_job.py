@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from videojobs.adapters import eventbus
-from videojobs.dal import control, jobs
+from videojobs.adapters.dal import control, jobs
 from videojobs.logic import costs, slots
 from videojobs.models.errors import JobNotFoundError, ProviderError, StaleTransitionError
 from videojobs.models.job import Job, JobError, JobStatus

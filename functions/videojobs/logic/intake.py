@@ -26,7 +26,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from videojobs.dal import batches, tenants
+from videojobs.adapters.dal import batches, tenants
+from videojobs.adapters.storage import assets
 from videojobs.logic import idempotency
 from videojobs.logic.batches import invalid_body, open_intake_batch, seal_intake_batch
 from videojobs.logic.callback_target import validate_callback_url
@@ -52,7 +53,6 @@ from videojobs.models.intake import (
 )
 from videojobs.observability import logger, metrics
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 
 FORMATS: dict[str, IntakeFormat] = {
     "json": "json",

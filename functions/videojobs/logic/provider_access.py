@@ -22,7 +22,8 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 from videojobs.adapters.credentials import provider_api_key
-from videojobs.dal.rate_limit import TokenBucket
+from videojobs.adapters.dal.rate_limit import TokenBucket
+from videojobs.adapters.providers import ContentStream, VideoProvider, build_provider
 from videojobs.logic.callback_target import provider_redirect_addresses
 from videojobs.models.errors import ProviderThrottledError
 from videojobs.models.provider import (
@@ -37,11 +38,10 @@ from videojobs.models.provider import (
     VideoPage,
 )
 from videojobs.observability import logger, metrics
-from videojobs.providers import ContentStream, VideoProvider, build_provider
 from videojobs.settings import get_settings
 
 if TYPE_CHECKING:
-    from videojobs.providers.bedrock_videos import BedrockVideosClient
+    from videojobs.adapters.providers.bedrock_videos import BedrockVideosClient
 
 # Longest a request waits for a token before handing the wait back to the state machine:
 # well inside the 29-s API and 60-s step function timeouts.
@@ -251,7 +251,7 @@ def get_bedrock() -> BedrockVideosClient:
     own throttling is retried by the SDK, then waited out by the state machine.
     """
     # Imported here: only Bedrock jobs need botocore's Bedrock model loaded.
-    from videojobs.providers.bedrock_videos import BedrockVideosClient
+    from videojobs.adapters.providers.bedrock_videos import BedrockVideosClient
 
     return BedrockVideosClient(region_of=lambda model: get_settings().bedrock_region(model))
 

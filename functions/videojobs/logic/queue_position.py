@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from videojobs.dal import control, jobs
+from videojobs.adapters.dal import control, jobs
 from videojobs.models.job import Job, JobStatus
 from videojobs.settings import get_settings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from videojobs.dal.rate_limit import TokenBucket
+from videojobs.adapters.dal.rate_limit import TokenBucket
 from videojobs.models.errors import RequestRateExceededError
 from videojobs.settings import get_settings
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from videojobs.adapters import queues
-from videojobs.dal import control, jobs, tenants
+from videojobs.adapters.dal import control, jobs, tenants
 from videojobs.models.job import JobStatus
 from videojobs.observability import metrics
 

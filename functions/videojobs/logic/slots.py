@@ -14,7 +14,7 @@ see both.
 from __future__ import annotations
 
 from videojobs.adapters import workflow
-from videojobs.dal import control, jobs
+from videojobs.adapters.dal import control, jobs
 from videojobs.models.errors import JobCancelledError, StaleTransitionError
 from videojobs.observability import logger
 from videojobs.settings import get_settings

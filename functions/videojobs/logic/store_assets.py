@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
+from videojobs.adapters.storage import assets
 from videojobs.logic.provider_access import get_provider
 from videojobs.models.bedrock import OUTPUT_FILE, invocation_id
 from videojobs.models.errors import AssetsExpiredError, JobCancelledError, StaleTransitionError
 from videojobs.models.job import Job, JobStatus, StoredAsset
 from videojobs.models.provider_types import ContentVariant, protocol_of
 from videojobs.observability import logger
-from videojobs.storage import assets
 
 VARIANTS: tuple[ContentVariant, ...] = ("video", "thumbnail", "spritesheet")
 # Longest each download waits for a provider request token. Waiting here rather than handing

@@ -7,7 +7,9 @@ import math
 import time
 from typing import cast
 
-from videojobs.dal import control, jobs
+from videojobs.adapters.dal import control, jobs
+from videojobs.adapters.providers import VideoProvider
+from videojobs.adapters.storage import assets
 from videojobs.logic.provider_access import get_bedrock, get_provider
 from videojobs.models.bedrock import BedrockVideoRequest, FirstFrame
 from videojobs.models.errors import (
@@ -28,9 +30,7 @@ from videojobs.models.provider_types import (
 )
 from videojobs.models.steps import StepOutcome
 from videojobs.observability import logger
-from videojobs.providers import VideoProvider
 from videojobs.settings import get_settings
-from videojobs.storage import assets
 
 # How far back (seconds) a provider video may predate our recorded attempt and still be ours:
 # clocks differ a little between us and the provider.

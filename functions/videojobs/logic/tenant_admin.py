@@ -8,8 +8,8 @@ import time
 
 from videojobs import standard_webhooks
 from videojobs.adapters import callback_secrets
-from videojobs.dal import tenants
-from videojobs.dal.tenants import Tenant
+from videojobs.adapters.dal import tenants
+from videojobs.adapters.dal.tenants import Tenant
 from videojobs.models.errors import InvalidRequestError
 
 DEFAULT_OVERLAP_SECONDS = 24 * 3600

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from videojobs.dal import jobs
+from videojobs.adapters.dal import jobs
 from videojobs.logic import costs
 from videojobs.models.errors import InvalidRequestError
 from videojobs.models.job import Job, JobStatus

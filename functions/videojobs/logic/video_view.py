@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from videojobs.adapters.storage import assets
 from videojobs.logic.costs import video_cost
 from videojobs.logic.queue_position import queue_position, tenant_at_cap
 from videojobs.logic.status_reason import status_reason
 from videojobs.models.api import VideoErrorBody, VideoResource
 from videojobs.models.job import Job, JobStatus
-from videojobs.storage import assets
 
 
 def video_resource(job: Job, positions: Mapping[str, int | None] | None = None) -> VideoResource:

@@ -246,7 +246,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     The callback secret is printed when the tenant is created, and never again: nothing but
     the callbacks function can decrypt it. ``rotate-secret`` makes a new one.
     """
-    from videojobs.dal import api_keys, tenants
+    from videojobs.adapters.dal import api_keys, tenants
     from videojobs.logic import tenant_admin
 
     try:
@@ -269,7 +269,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_rotate_secret(args: argparse.Namespace) -> int:
     """Give a tenant a new callback secret; the old one keeps signing for the overlap."""
-    from videojobs.dal import tenants
+    from videojobs.adapters.dal import tenants
     from videojobs.logic import tenant_admin
     from videojobs.models.errors import StaleTransitionError
 
@@ -297,7 +297,7 @@ def cmd_rotate_secret(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """List keys: ids, tenants, dates and whether revoked; never the keys or their hashes."""
-    from videojobs.dal import api_keys
+    from videojobs.adapters.dal import api_keys
 
     try:
         with _stack(args):
@@ -310,7 +310,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Revoke a key: the authorizer refuses it from the next request on."""
-    from videojobs.dal import api_keys
+    from videojobs.adapters.dal import api_keys
 
     try:
         with _stack(args):
@@ -326,7 +326,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_budget(args: argparse.Namespace) -> int:
     """Show or set a tenant's budgets (the tenant is created if it does not exist yet)."""
-    from videojobs.dal import tenants
+    from videojobs.adapters.dal import tenants
     from videojobs.logic import tenant_admin
 
     changes: dict[str, int | None] = {}

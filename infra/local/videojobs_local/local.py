@@ -88,7 +88,7 @@ class LocalVideojobs:
         callbacks function decrypt it (the keys CLI shows a secret once, when it creates it).
         """
         from videojobs.adapters import callback_secrets
-        from videojobs.dal import tenants
+        from videojobs.adapters.dal import tenants
 
         tenant = tenants.get_tenant(tenant_id)
         if tenant is None or tenant.callback_secret is None:
@@ -98,7 +98,7 @@ class LocalVideojobs:
     def create_tenant_key(self, tenant_id: str) -> str:
         """A new API key for ``tenant_id`` (created with its callback secret if new)."""
         from videojobs.adapters import aws
-        from videojobs.dal import api_keys
+        from videojobs.adapters.dal import api_keys
         from videojobs.logic import tenant_admin
         from videojobs.settings import get_settings
 

@@ -101,6 +101,6 @@ def build_provider(
     ``OpenAIVideosClient``); without one such a redirect is refused.
     """
     # Imported here so that importing this package does not import httpx.
-    from videojobs.providers.openai_videos import OpenAIVideosClient
+    from videojobs.adapters.providers.openai_videos import OpenAIVideosClient
 
     return OpenAIVideosClient(config, redirect_guard=redirect_guard)

@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from videojobs.adapters import aws
-from videojobs.dal import tenants
-from videojobs.dal.dynamo import conditional_failed
+from videojobs.adapters.dal import tenants
+from videojobs.adapters.dal.dynamo import conditional_failed
 from videojobs.settings import get_settings
 
 KEY_PREFIX = "vj_"

@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from videojobs.adapters import aws
-from videojobs.dal.jobs import to_item
+from videojobs.adapters.dal.jobs import to_item
 from videojobs.models.errors import StaleTransitionError
 from videojobs.models.job import TERMINAL, Job
 from videojobs.settings import get_settings

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from videojobs.adapters import aws
-from videojobs.dal.dynamo import conditional_failed
+from videojobs.adapters.dal.dynamo import conditional_failed
 from videojobs.models.errors import InvalidRequestError, StaleTransitionError
 from videojobs.models.job import TenantId
 from videojobs.models.money import usd

@@ -16,8 +16,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from videojobs.adapters import aws
-from videojobs.dal import jobs as jobs_dal
-from videojobs.dal.dynamo import conditional_failed, plain
+from videojobs.adapters.dal import jobs as jobs_dal
+from videojobs.adapters.dal.dynamo import conditional_failed, plain
 from videojobs.models.batches import Batch
 from videojobs.models.errors import BatchNotFoundError, JobNotFoundError, StaleTransitionError
 from videojobs.models.intake import IntakeBatch, IntakeSource, PlanLine

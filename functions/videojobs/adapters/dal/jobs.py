@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from videojobs.adapters import aws
-from videojobs.dal.dynamo import conditional_failed, plain
+from videojobs.adapters.dal.dynamo import conditional_failed, plain
 from videojobs.models.errors import JobNotFoundError, StaleTransitionError
 from videojobs.models.job import (
     TERMINAL,

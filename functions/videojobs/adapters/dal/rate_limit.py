@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from videojobs.adapters import aws
-from videojobs.dal.dynamo import conditional_failed
+from videojobs.adapters.dal.dynamo import conditional_failed
 from videojobs.settings import get_settings
 
 BUCKET_KEY = "ratelimit#provider"
