@@ -30,8 +30,8 @@ JOBS_TABLE = "videojobs-jobs-unit"
 @pytest.fixture
 def jobs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The jobs table (its key and indexes as template.yaml declares them) on in-process moto."""
-    import boto3
     from moto import mock_aws
+    from template_tables import create_table
 
     from videojobs.adapters import aws
     from videojobs.settings import get_settings
@@ -47,38 +47,7 @@ def jobs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
     aws.reset_clients()
     with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=JOBS_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("job_id", "tenant_id", "created_key", "provider_video_id", "waiting")
-            ],
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by-tenant",
-                    "KeySchema": [
-                        {"AttributeName": "tenant_id", "KeyType": "HASH"},
-                        {"AttributeName": "created_key", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                },
-                {
-                    "IndexName": "by-provider-video-id",
-                    "KeySchema": [{"AttributeName": "provider_video_id", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                },
-                {
-                    "IndexName": "by-waiting",
-                    "KeySchema": [
-                        {"AttributeName": "waiting", "KeyType": "HASH"},
-                        {"AttributeName": "created_key", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                },
-            ],
-        )
+        create_table("JobsTable", JOBS_TABLE)
         yield JOBS_TABLE
     aws.reset_clients()
     get_settings.cache_clear()

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from template_tables import create_table
 
 from videojobs.adapters import aws, eventbus
 from videojobs.adapters.dal import budgets, tenants
@@ -299,27 +300,10 @@ def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     aws.reset_clients()
     with mock_aws():
-        client = boto3.client("dynamodb")
-        for table, key in ((JOBS_TABLE, "job_id"), (CONTROL_TABLE, "pk")):
-            client.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        create_table("JobsTable", JOBS_TABLE)
+        create_table("ControlTable", CONTROL_TABLE)
         # A cancel takes its job out of the slot line (the conftest's SLOT_LINE_TABLE).
-        client.create_table(
-            TableName=get_settings().slot_line_table,
-            KeySchema=[
-                {"AttributeName": "line", "KeyType": "HASH"},
-                {"AttributeName": "place", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "line", "AttributeType": "S"},
-                {"AttributeName": "place", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table("SlotLineTable", get_settings().slot_line_table)
         yield
     aws.reset_clients()
 

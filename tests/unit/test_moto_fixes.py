@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.backends import get_backend
+from template_tables import create_table
 
 from videojobs_local.stack import moto_fixes
 
@@ -27,12 +28,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     moto_fixes.install()
     try:
         with mock_aws():
-            boto3.client("dynamodb").create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table("ControlTable", TABLE)
             yield
     finally:
         moto_fixes.uninstall()

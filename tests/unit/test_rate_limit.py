@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
 import pytest
 from job_factory import JOB_ID, make_job
 from moto import mock_aws
+from template_tables import create_table
 
 from videojobs.adapters import aws
 from videojobs.adapters.dal import jobs
@@ -64,12 +64,7 @@ def control_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     moto_fixes.install()
     try:
         with mock_aws():
-            boto3.client("dynamodb").create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table("ControlTable", TABLE)
             yield
     finally:
         moto_fixes.uninstall()

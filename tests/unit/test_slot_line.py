@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from job_factory import NOW, make_job
+from template_tables import create_table
 
 from videojobs.adapters import workflow
 from videojobs.adapters.dal import control, jobs
@@ -46,25 +47,8 @@ def line(jobs_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wakes]:
     monkeypatch.setenv("MAX_JOBS_PER_TENANT", "1")
     get_settings.cache_clear()
     monkeypatch.setenv("SLOT_LINE_TABLE", SLOT_LINE_TABLE)
-    client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=CONTROL_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )
-    client.create_table(
-        TableName=SLOT_LINE_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "line", "AttributeType": "S"},
-            {"AttributeName": "place", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "line", "KeyType": "HASH"},
-            {"AttributeName": "place", "KeyType": "RANGE"},
-        ],
-    )
+    create_table("ControlTable", CONTROL_TABLE)
+    create_table("SlotLineTable", SLOT_LINE_TABLE)
     wakes = Wakes()
     monkeypatch.setattr(workflow, "wake", wakes.wake)
     yield wakes
