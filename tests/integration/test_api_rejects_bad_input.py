@@ -286,11 +286,15 @@ CASES: dict[str, Hostile] = {
     "unknown version": Hostile(
         "POST", "/v2/videos", 404, "unknown_route", json_body=body_of(), gateway=UNKNOWN_ROUTE
     ),
+    # A path's other methods reach its ANY method: 405 with Allow, from the API function.
     "wrong method on a video": Hostile(
-        "PATCH", "/v1/videos/{unfinished}", 404, "unknown_route", gateway=UNKNOWN_ROUTE
+        "PATCH", "/v1/videos/{unfinished}", 405, "method_not_allowed"
     ),
     "wrong method on the collection": Hostile(
-        "PUT", "/v1/videos", 404, "unknown_route", json_body=body_of(), gateway=UNKNOWN_ROUTE
+        "PUT", "/v1/videos", 405, "method_not_allowed", json_body=body_of()
+    ),
+    "wrong method on the collection, no key": Hostile(
+        "DELETE", "/v1/videos", 405, "method_not_allowed", auth="none"
     ),
     "wrong method on the webhook": Hostile(
         "GET", "/webhooks/provider", 404, "unknown_route", gateway=UNKNOWN_ROUTE

@@ -32,7 +32,12 @@ def template_routes() -> dict[tuple[str, str], bool]:
     for resource in template["Resources"].values():
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             props = event.get("Properties", {})
-            if event.get("Type") == "Api" and props.get("Path", "").startswith(PUBLIC_PREFIXES):
+            # ANY only answers the methods a path does not declare (405): not an operation.
+            if (
+                event.get("Type") == "Api"
+                and props.get("Path", "").startswith(PUBLIC_PREFIXES)
+                and props["Method"].upper() != "ANY"
+            ):
                 public = (props.get("Auth") or {}).get("Authorizer") == "NONE"
                 routes[(props["Method"].upper(), props["Path"])] = not public
     return routes

@@ -65,6 +65,11 @@ IdempotencyKeyHeader = Annotated[
         409,
         429,
         503,
+        bad_request=(
+            "A body the schema allows is a 400 too when it is none of the three shapes, mixes "
+            "them, or any job of it would be refused as `POST /v1/videos` refuses it (the "
+            "`error.param` names the job and field)."
+        ),
     ),
     openapi_extensions=request_body(CreateBatchBody),
 )

@@ -146,7 +146,18 @@ def _idempotency_key(value: str | None) -> IdempotencyKey | None:
         "sends). With an Idempotency-Key, the same key and body return the same job; the same "
         "key with another body is a 409."
     ),
-    responses=answers(ok(VideoResource, "The job, queued.", VIDEO_LINKS), 409, 429, 503),
+    responses=answers(
+        ok(VideoResource, "The job, queued.", VIDEO_LINKS),
+        409,
+        429,
+        503,
+        bad_request=(
+            "A request the schema allows is a 400 too when its fields do not combine: a size or "
+            "length the model does not make (`invalid_value`, listing the valid ones), a "
+            "`preset` or `duration`/`aspect_ratio`/`resolution` that maps onto none, a model "
+            "this deployment does not serve, or a `callback_url` it may not call."
+        ),
+    ),
     openapi_extensions=request_body(
         CreateVideoBody,
         form=True,

@@ -73,7 +73,6 @@ _ERRORS: dict[int, str] = {
     400: "Invalid request: `error.param` names the offending parameter.",
     401: "Missing, unknown or revoked API key.",
     404: "Not found for this API key (another tenant's ids are not found either).",
-    405: "This path does not answer that method; `Allow` lists the ones it does.",
     409: (
         "The Idempotency-Key was already used with a different request body, or its first "
         "request is still being processed (`error.code` says which)."

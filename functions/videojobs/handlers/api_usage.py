@@ -72,7 +72,13 @@ def _day_parameter(description: str) -> Query:
         "Jobs count on the UTC day they were created. Totals are the sum of the jobs' own "
         "costs; `budgets` shows the current UTC day and month."
     ),
-    responses=answers(ok(UsageReport, "The usage report.")),
+    responses=answers(
+        ok(UsageReport, "The usage report."),
+        bad_request=(
+            "Well-formed days are a 400 too when they are not a calendar day, when `start` is "
+            "after `end`, or when the range is longer than a year."
+        ),
+    ),
 )
 def get_usage(
     start: Annotated[
