@@ -279,6 +279,14 @@ CASES: dict[str, Hostile] = {
     "Basic credentials": refused_key({"Authorization": "Basic dmo6c2VjcmV0"}),
     "another service's key": refused_key({"Authorization": "Bearer sk-proj-0123456789abcdef"}),
     "key of 10 kB": refused_key({"x-api-key": "vj_" + "k" * 10_000}),
+    "a good key and another beside it": Hostile(
+        "GET",
+        "/v1/videos",
+        401,
+        "invalid_api_key",
+        # The tenant's key as Bearer, an unknown one as x-api-key: neither is used.
+        headers={"x-api-key": "vj_" + "B" * 43},
+    ),
     # --- routes -------------------------------------------------------------------------------
     "unknown route": Hostile(
         "GET", "/v1/images/generations", 404, "unknown_route", gateway=UNKNOWN_ROUTE

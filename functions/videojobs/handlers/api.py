@@ -35,8 +35,8 @@ from videojobs.handlers.api_openapi import (
     DOCS_PATH,
     PUBLIC,
     ApiResolver,
+    documented_operations,
     openapi_document,
-    parameter_schemas,
     render_openapi,
     served_from,
 )
@@ -78,7 +78,7 @@ def _invalid_request(exc: InvalidRequestError) -> Response[str]:
 )
 def _invalid_parameter(exc: RequestValidationError) -> Response[str]:
     event = app.current_event
-    schemas = parameter_schemas().get((event.http_method.upper(), event.resource or ""), {})
+    schemas = documented_operations().get((event.http_method.upper(), event.resource or ""), {})
     return refused_parameter(exc.errors(), event, schemas)
 
 
@@ -176,11 +176,11 @@ def _openapi_json() -> Response[str]:
 
 # Swagger UI from the copy that ships inside Powertools, inlined in the page: no CDN, nothing
 # fetched from anywhere but this API. ``?format=json`` answers the document (its download link).
-app.enable_swagger(path=DOCS_PATH, title="videojobs")
+app.enable_swagger(path=DOCS_PATH)
 
 
 def _methods(path: str) -> frozenset[str]:
-    return frozenset(method for method, known in parameter_schemas() if known == path)
+    return frozenset(method for method, known in documented_operations() if known == path)
 
 
 @app.not_found

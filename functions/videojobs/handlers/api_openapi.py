@@ -164,11 +164,9 @@ def request_body(
         "application/json": {"schema": {"$ref": _REF.format(model=_component(model))}}
     }
     if form:
-        form_name = (
-            _component(model, f"{model.__name__}Form", **form_files)
-            if form_files
-            else (model.__name__)
-        )
+        form_name = model.__name__
+        if form_files:
+            form_name = _component(model, f"{model.__name__}Form", **form_files)
         content["multipart/form-data"] = {"schema": {"$ref": _REF.format(model=form_name)}}
     return {"requestBody": {"required": True, "content": content}}
 
@@ -248,6 +246,11 @@ def _completed(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
+    clash = sorted(set(_BODY_COMPONENTS) & set(schemas))
+    if clash:
+        # A model both sent and answered would be described twice (as validated and as
+        # written), under one name: give the body its own model instead.
+        raise ValueError(f"request body models also answered: {clash}")
     schemas.update(_BODY_COMPONENTS)
     document["components"]["schemas"] = dict(sorted(schemas.items()))
     return document
@@ -266,7 +269,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
 
 
 @cache
-def parameter_schemas() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+def documented_operations() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     """(METHOD, path) of each operation -> its parameters' schemas by (location, name), read
     from the document (once per container): what refusals describe."""
     found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
