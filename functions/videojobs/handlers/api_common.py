@@ -75,6 +75,17 @@ def _described(name: str, schema: dict[str, Any], value: object) -> str:
     return f"Invalid '{name}'."
 
 
+def _noun(resource: str, parameter: str) -> str:
+    """What an id names, from the collection before it: ``/v1/video_batches/{batch_id}`` ->
+    "video batch" (the words of the not-found errors)."""
+    segments = resource.split("/")
+    placeholder = "{" + parameter + "}"
+    collection = segments[segments.index(placeholder) - 1] if placeholder in segments else ""
+    if collection.endswith(("ches", "shes", "sses", "xes")):
+        collection = collection[:-2]
+    return collection.removesuffix("s").replace("_", " ") or parameter
+
+
 def refused_parameter(
     errors: Sequence[Any], event: APIGatewayProxyEvent, schemas: dict[str, dict[str, Any]]
 ) -> Response[str]:
@@ -96,10 +107,13 @@ def refused_parameter(
     location, name = str(first["loc"][0]), str(first["loc"][-1])
     value = first.get("input")
     if location == "path":
-        noun = name.removesuffix("_id").replace("_", " ")
+        noun = _noun(event.resource, name)
         return error_response(404, f"No {noun} found with id '{str(value)[:80]}'.")
     schema = schemas.get(f"{location}:{name.lower()}", {})
     if location == "header":
+        # Named as the caller spelt it (Powertools matches headers in lower case).
+        sent = event.raw_event.get("headers") or {}
+        name = next((key for key in sent if key.lower() == name.lower()), name)
         code = "invalid_" + name.lower().replace("-", "_")
         return error_response(400, _described(name, schema, value), param=name, code=code)
     return error_response(400, _described(name, schema, value), param=name, code="invalid_value")
