@@ -279,6 +279,14 @@ CASES: dict[str, Hostile] = {
     "Basic credentials": refused_key({"Authorization": "Basic dmo6c2VjcmV0"}),
     "another service's key": refused_key({"Authorization": "Bearer sk-proj-0123456789abcdef"}),
     "key of 10 kB": refused_key({"x-api-key": "vj_" + "k" * 10_000}),
+    "a good key and another beside it": Hostile(
+        "GET",
+        "/v1/videos",
+        401,
+        "invalid_api_key",
+        # The tenant's key as Bearer, an unknown one as x-api-key: neither is used.
+        headers={"x-api-key": "vj_" + "B" * 43},
+    ),
     # --- routes -------------------------------------------------------------------------------
     "unknown route": Hostile(
         "GET", "/v1/images/generations", 404, "unknown_route", gateway=UNKNOWN_ROUTE
@@ -286,11 +294,15 @@ CASES: dict[str, Hostile] = {
     "unknown version": Hostile(
         "POST", "/v2/videos", 404, "unknown_route", json_body=body_of(), gateway=UNKNOWN_ROUTE
     ),
+    # A path's other methods reach its ANY method: 405 with Allow, from the API function.
     "wrong method on a video": Hostile(
-        "PATCH", "/v1/videos/{unfinished}", 404, "unknown_route", gateway=UNKNOWN_ROUTE
+        "PATCH", "/v1/videos/{unfinished}", 405, "method_not_allowed"
     ),
     "wrong method on the collection": Hostile(
-        "PUT", "/v1/videos", 404, "unknown_route", json_body=body_of(), gateway=UNKNOWN_ROUTE
+        "PUT", "/v1/videos", 405, "method_not_allowed", json_body=body_of()
+    ),
+    "wrong method on the collection, no key": Hostile(
+        "DELETE", "/v1/videos", 405, "method_not_allowed", auth="none"
     ),
     "wrong method on the webhook": Hostile(
         "GET", "/webhooks/provider", 404, "unknown_route", gateway=UNKNOWN_ROUTE

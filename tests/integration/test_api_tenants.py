@@ -75,7 +75,11 @@ def id_routes() -> list[tuple[str, str]]:
     for resource in template["Resources"].values():
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             props = event.get("Properties", {})
-            if event.get("Type") == "Api" and "{" in props.get("Path", ""):
+            if (
+                event.get("Type") == "Api"
+                and "{" in props.get("Path", "")
+                and props["Method"].upper() != "ANY"
+            ):
                 routes.append((props["Method"].upper(), props["Path"]))
     return sorted(routes)
 

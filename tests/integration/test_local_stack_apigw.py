@@ -89,6 +89,13 @@ Resources:
       Handler: stack_fixtures.handlers.api_created
       Events:
         Post: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /v1/videos, Method: post}}
+        UploadOther:
+          Type: Api
+          Properties:
+            RestApiId: !Ref Api
+            Path: /upload
+            Method: any
+            Auth: {Authorizer: NONE}
   Content:
     Type: AWS::Serverless::Function
     Properties:
@@ -303,6 +310,28 @@ def test_unknown_routes_are_missing_authentication_token(
     response = http.request(method, path, headers=GOOD)
     assert response.status_code == 403
     assert response.json() == {"message": "Missing Authentication Token"}
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+def test_any_takes_the_methods_a_resource_does_not_declare(
+    http: httpx.Client, fx: ModuleType, method: str
+) -> None:
+    # Given /upload with an explicit POST (Videos) and ANY (Create)
+    # When another method arrives, ANY's function gets it, with the real method and resource
+    response = http.request(method, "/upload")
+
+    assert response.status_code == 201
+    (event,) = fx.records("api_created")
+    assert (event["httpMethod"], event["resource"]) == (method, "/upload")
+    assert event["requestContext"]["httpMethod"] == method
+
+
+def test_an_explicit_method_wins_over_any(http: httpx.Client, fx: ModuleType) -> None:
+    response = http.post("/upload", content=b"x")
+
+    assert response.status_code == 200
+    assert fx.records("api_created") == []
+    assert fx.records("api")[0]["httpMethod"] == "POST"
 
 
 @pytest.mark.parametrize("path", ["/crash", "/malformed"])

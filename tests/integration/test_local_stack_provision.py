@@ -447,18 +447,6 @@ def test_function_lookup_by_name_arn_or_logical_id(stack: Stack) -> None:
                 Handler: a.b
                 Runtime: python3.13
                 Events:
-                  All: {Type: Api, Properties: {Path: /files, Method: any}}
-            """,
-            "ANY",
-        ),
-        (
-            """
-            Fn:
-              Type: AWS::Serverless::Function
-              Properties:
-                Handler: a.b
-                Runtime: python3.13
-                Events:
                   Shaped:
                     Type: EventBridgeRule
                     Properties: {Pattern: {source: [x]}, InputPath: $.detail}

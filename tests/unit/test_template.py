@@ -127,8 +127,12 @@ def _api_routes() -> list[tuple[str, str, str]]:
     return routes
 
 
+_IDS = {"video_id": "video_" + "0" * 32, "batch_id": "vbatch_" + "0" * 32}
+
+
 def _proxy_event(method: str, resource: str) -> dict[str, Any]:
     path = resource.replace("{video_id}", "video_" + "0" * 32)
+    path = path.replace("{batch_id}", "vbatch_" + "0" * 32)
     return {
         "resource": resource,
         "path": path,
@@ -137,7 +141,10 @@ def _proxy_event(method: str, resource: str) -> dict[str, Any]:
         "multiValueHeaders": {"Host": ["abc123.execute-api.us-east-1.amazonaws.com"]},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
-        "pathParameters": {"video_id": "video_" + "0" * 32} if "{video_id}" in resource else None,
+        "pathParameters": {
+            name: value for name, value in _IDS.items() if "{" + name + "}" in resource
+        }
+        or None,
         "requestContext": {
             "stage": "live",
             "path": f"/live{path}",
@@ -151,10 +158,11 @@ def _proxy_event(method: str, resource: str) -> dict[str, Any]:
     }
 
 
+_API_ROUTES = [r for r in _api_routes() if r[0] == "ApiFunction" and r[1] != "ANY"]
+
+
 @pytest.mark.parametrize(
-    ("function", "method", "path"),
-    [r for r in _api_routes() if r[0] == "ApiFunction"],
-    ids=[f"{m} {p}" for f, m, p in _api_routes() if f == "ApiFunction"],
+    ("function", "method", "path"), _API_ROUTES, ids=[f"{m} {p}" for f, m, p in _API_ROUTES]
 )
 def test_every_api_route_in_the_template_is_served_by_the_api_handler(
     function: str, method: str, path: str, lambda_context: Any
@@ -170,6 +178,39 @@ def test_every_api_route_in_the_template_is_served_by_the_api_handler(
     # Unrouted requests answer "Unknown request URL"; routed ones fail later (no tenant: 401).
     assert "Unknown request URL" not in body["error"]["message"]
     assert response["statusCode"] in {400, 401}
+
+
+def test_every_api_path_has_an_any_method_without_the_authorizer() -> None:
+    paths = {path for function, method, path in _api_routes() if function == "ApiFunction"}
+    catch_alls = {
+        path: event_auth("ApiFunction", "ANY", path)
+        for function, method, path in _api_routes()
+        if function == "ApiFunction" and method == "ANY"
+    }
+    assert set(catch_alls) == paths
+    assert set(map(str, catch_alls.values())) == {str({"Authorizer": "NONE"})}
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT", "TRACE", "OPTIONS", "HEAD"])
+@pytest.mark.parametrize("path", sorted({p for f, m, p in _API_ROUTES}))
+def test_a_method_a_path_does_not_declare_is_a_405_listing_the_ones_it_does(
+    path: str, method: str, lambda_context: Any
+) -> None:
+    # What the path's ANY method hands the API function (no authorizer ran).
+    response = handler_for_any(_proxy_event(method, path), lambda_context)
+
+    declared = sorted(m for f, m, p in _API_ROUTES if p == path)
+    assert response["statusCode"] == 405
+    assert response["multiValueHeaders"]["Allow"] == [", ".join(declared)]
+    error = json.loads(response["body"])["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "method_not_allowed")
+
+
+def handler_for_any(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from videojobs.handlers.api import handler
+
+    event["requestContext"].pop("authorizer")
+    return handler(event, context)
 
 
 def event_auth(function: str, method: str, path: str) -> Any:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -25,8 +26,20 @@ from videojobs.handlers import (
     api_usage,
     api_videos,
 )
-from videojobs.handlers.api_common import error_response, internal_error_response
-from videojobs.handlers.api_openapi import docs_html, openapi_document, render_openapi, served_from
+from videojobs.handlers.api_common import (
+    error_response,
+    internal_error_response,
+    refused_parameter,
+)
+from videojobs.handlers.api_openapi import (
+    DOCS_PATH,
+    PUBLIC,
+    ApiResolver,
+    documented_operations,
+    openapi_document,
+    render_openapi,
+    served_from,
+)
 from videojobs.logic import request_rate
 from videojobs.models.errors import (
     AuthenticationError,
@@ -40,7 +53,9 @@ from videojobs.models.errors import (
 )
 from videojobs.observability import logger, metrics
 
-app = APIGatewayRestResolver()
+# With validation on, Powertools checks the declared query, path and header parameters before
+# a route runs (refusals are the OpenAI 400 below) and builds the OpenAPI document from them.
+app = ApiResolver(enable_validation=True)
 
 
 app.include_router(api_create.router)
@@ -56,6 +71,15 @@ app.include_router(api_console.router)
 )
 def _invalid_request(exc: InvalidRequestError) -> Response[str]:
     return error_response(400, exc.message, param=exc.param, code=exc.code)
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    RequestValidationError
+)
+def _invalid_parameter(exc: RequestValidationError) -> Response[str]:
+    event = app.current_event
+    schemas = documented_operations().get((event.http_method.upper(), event.resource or ""), {})
+    return refused_parameter(exc.errors(), event, schemas)
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
@@ -131,31 +155,50 @@ def _internal_error(exc: Exception) -> Response[str]:
     return internal_error_response(str(reference or "unknown"))
 
 
-@app.get("/v1/openapi.json")
+@app.get(
+    "/v1/openapi.json",
+    operation_id="getOpenApiDocument",
+    tags=["meta"],
+    summary="This document",
+    responses={
+        200: {
+            "description": "The OpenAPI document.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    openapi_extensions=PUBLIC,
+)
 def _openapi_json() -> Response[str]:
     # Public (no authorizer on this route in template.yaml): it describes, it reveals nothing.
     document = openapi_document(served_from(app.current_event))
     return Response(status_code=200, content_type="application/json", body=render_openapi(document))
 
 
-@app.get("/v1/docs")
-def _docs() -> Response[str]:
-    document = openapi_document(served_from(app.current_event))
-    if (app.current_event.query_string_parameters or {}).get("format") == "json":
-        # Swagger UI offers "download the document" from its own URL with ?format=json.
-        return Response(
-            status_code=200, content_type="application/json", body=render_openapi(document)
-        )
-    return Response(
-        status_code=200, content_type="text/html; charset=utf-8", body=docs_html(document)
-    )
+# Swagger UI from the copy that ships inside Powertools, inlined in the page: no CDN, nothing
+# fetched from anywhere but this API. ``?format=json`` answers the document (its download link).
+app.enable_swagger(path=DOCS_PATH)
+
+
+def _methods(path: str) -> frozenset[str]:
+    return frozenset(method for method, known in documented_operations() if known == path)
 
 
 @app.not_found
 def _no_route(exc: NotFoundError) -> Response[str]:
-    return error_response(
-        404, f"Unknown request URL: {app.current_event.http_method} {app.current_event.path}."
-    )
+    event = app.current_event
+    # A method a path does not declare reaches here through that path's ANY method in
+    # template.yaml (API Gateway prefers the explicit methods): 405 with the ones it has.
+    allowed = _methods(event.resource or "")
+    if allowed and event.http_method.upper() not in allowed:
+        response = error_response(
+            405,
+            f"Method {event.http_method[:16]} is not allowed on {event.resource}; "
+            f"use {', '.join(sorted(allowed))}.",
+            code="method_not_allowed",
+        )
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+    return error_response(404, f"Unknown request URL: {event.http_method} {event.path}.")
 
 
 @logger.inject_lambda_context(

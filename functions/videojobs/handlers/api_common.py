@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +20,14 @@ MAX_JSON_BODY_BYTES = 1024 * 1024
 INTERNAL_ERROR_HEADER = "x-request-id"
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+VIDEO_ID_PATTERN = r"^video_[0-9a-f]{32}$"
+# A path parameter that does not match is answered 404 (such an id cannot exist), as an
+# unknown id is: see the RequestValidationError handler in api.py.
+VideoId = Annotated[
+    str,
+    Path(pattern=VIDEO_ID_PATTERN, description="The video's id, as returned when it was created."),
+]
 
 
 def error_response(
@@ -48,6 +58,65 @@ def internal_error_response(reference: str) -> Response[str]:
     )
     response.headers[INTERNAL_ERROR_HEADER] = reference
     return response
+
+
+def _described(name: str, schema: dict[str, Any], value: object) -> str:
+    """What a parameter must be, from its documented schema."""
+    if "enum" in schema:
+        return f"{name} must be one of: {', '.join(str(v) for v in schema['enum'])}."
+    if schema.get("format") == "date":
+        return f"{name} must be a day as YYYY-MM-DD (UTC), got '{str(value)[:40]}'."
+    if schema.get("type") == "integer":
+        return f"{name} must be an integer from {schema.get('minimum')} to {schema.get('maximum')}."
+    if "minLength" in schema and not 1 <= len(str(value)) <= schema.get("maxLength", 1 << 30):
+        return f"{name} must be {schema['minLength']} to {schema.get('maxLength')} characters."
+    if "pattern" in schema:
+        return f"{name} must match {schema['pattern']}."
+    return f"Invalid '{name}'."
+
+
+def _noun(resource: str, parameter: str) -> str:
+    """What an id names, from the collection before it: ``/v1/video_batches/{batch_id}`` ->
+    "video batch" (the words of the not-found errors)."""
+    segments = resource.split("/")
+    placeholder = "{" + parameter + "}"
+    collection = segments[segments.index(placeholder) - 1] if placeholder in segments else ""
+    if collection.endswith(("ches", "shes", "sses", "xes")):
+        collection = collection[:-2]
+    return collection.removesuffix("s").replace("_", " ") or parameter
+
+
+def refused_parameter(
+    errors: Sequence[Any], event: APIGatewayProxyEvent, schemas: dict[str, dict[str, Any]]
+) -> Response[str]:
+    """The answer to a query, path or header parameter that does not match its declaration
+    (``schemas``: the operation's parameter schemas by ``location:name``).
+
+    A query parameter is a 400 ``invalid_value``, a header a 400 ``invalid_<header>``, and a
+    path id that cannot exist a 404 as an unknown id is.
+    """
+    for name, values in (event.multi_value_query_string_parameters or {}).items():
+        if len(values or []) > 1:
+            return error_response(
+                400,
+                f"Query parameter '{name[:64]}' was given more than once.",
+                param=name[:64],
+                code="invalid_value",
+            )
+    first = errors[0]
+    location, name = str(first["loc"][0]), str(first["loc"][-1])
+    value = first.get("input")
+    if location == "path":
+        noun = _noun(event.resource, name)
+        return error_response(404, f"No {noun} found with id '{str(value)[:80]}'.")
+    schema = schemas.get(f"{location}:{name.lower()}", {})
+    if location == "header":
+        # Named as the caller spelt it (Powertools matches headers in lower case).
+        sent = event.raw_event.get("headers") or {}
+        name = next((key for key in sent if key.lower() == name.lower()), name)
+        code = "invalid_" + name.lower().replace("-", "_")
+        return error_response(400, _described(name, schema, value), param=name, code=code)
+    return error_response(400, _described(name, schema, value), param=name, code="invalid_value")
 
 
 def invalid_request(exc: ValidationError) -> InvalidRequestError:

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from videojobs.adapters.storage import assets
+from videojobs.handlers.api_openapi import PUBLIC, public_file
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 
@@ -63,16 +64,37 @@ def _answer(body: str, content_type: str) -> Response[str]:
     )
 
 
-@router.get("/console")
+@router.get(
+    "/console",
+    operation_id="getConsole",
+    tags=["console"],
+    summary="The web console (sign in with an API key)",
+    responses=public_file("The file, with a Content-Security-Policy header.", "text/html"),
+    openapi_extensions=PUBLIC,
+)
 def console_page() -> Response[str]:
     return _answer(_read("index.html"), "text/html; charset=utf-8")
 
 
-@router.get("/console/console.js")
+@router.get(
+    "/console/console.js",
+    operation_id="getConsoleScript",
+    tags=["console"],
+    summary="The console's script",
+    responses=public_file("The file, with a Content-Security-Policy header.", "text/javascript"),
+    openapi_extensions=PUBLIC,
+)
 def console_script() -> Response[str]:
     return _answer(_read("console.js"), FILES["console.js"])
 
 
-@router.get("/console/console.css")
+@router.get(
+    "/console/console.css",
+    operation_id="getConsoleStyles",
+    tags=["console"],
+    summary="The console's styles",
+    responses=public_file("The file, with a Content-Security-Policy header.", "text/css"),
+    openapi_extensions=PUBLIC,
+)
 def console_styles() -> Response[str]:
     return _answer(_read("console.css"), FILES["console.css"])

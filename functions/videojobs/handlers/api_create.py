@@ -9,13 +9,15 @@ field, ``input_reference`` as a file part), so both are validated by the same mo
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from videojobs.handlers.api_common import (
+    VideoId,
     checked_job_id,
     header,
     json_object,
@@ -24,12 +26,13 @@ from videojobs.handlers.api_common import (
     raw_body,
     tenant_id,
 )
+from videojobs.handlers.api_openapi import answers, links, ok, request_body
 from videojobs.handlers.multipart import FormPart, parse_form_data
 from videojobs.logic.create_job import create_job, remix_job
-from videojobs.logic.idempotency import IdempotencyKey, checked_key
+from videojobs.logic.idempotency import MAX_KEY_CHARS, IdempotencyKey, checked_key
 from videojobs.logic.reference_image import MAX_INPUT_REFERENCE_BYTES
 from videojobs.logic.video_view import video_resource
-from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage
+from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage, VideoResource
 from videojobs.models.errors import InvalidRequestError
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
@@ -109,28 +112,94 @@ def request_fields(event: APIGatewayProxyEvent) -> tuple[dict[str, Any], Uploade
     )
 
 
-def _idempotency_key() -> IdempotencyKey | None:
-    value = header(router.current_event, "idempotency-key")
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_CHARS,
+        pattern="^[ -~]+$",
+        description=(
+            "Makes retries safe for 24 hours: the same key and body return the same job and "
+            "create one provider video; the same key with another body is a 409."
+        ),
+    ),
+]
+VIDEO_LINKS = links(
+    "video_id", "retrieveVideo", "downloadVideoContent", "remixVideo", "deleteVideo"
+)
+
+
+def _idempotency_key(value: str | None) -> IdempotencyKey | None:
     if value is None:
         return None
     return IdempotencyKey(checked_key(value), router.lambda_context)
 
 
-@router.post("/v1/videos")
-def create_video() -> Response[str]:
+@router.post(
+    "/v1/videos",
+    operation_id="createVideo",
+    tags=["videos"],
+    summary="Create a video job",
+    description=(
+        "Stores a queued job and starts it. JSON or multipart/form-data (what the openai SDK "
+        "sends). With an Idempotency-Key, the same key and body return the same job; the same "
+        "key with another body is a 409."
+    ),
+    responses=answers(
+        ok(VideoResource, "The job, queued.", VIDEO_LINKS),
+        409,
+        429,
+        503,
+        bad_request=(
+            "A request the schema allows is a 400 too when its fields do not combine: a size or "
+            "length the model does not make (`invalid_value`, listing the valid ones), a "
+            "`preset` or `duration`/`aspect_ratio`/`resolution` that maps onto none, a model "
+            "this deployment does not serve, or a `callback_url` it may not call."
+        ),
+    ),
+    openapi_extensions=request_body(
+        CreateVideoBody,
+        form=True,
+        input_reference="An image (JPEG, PNG or WebP) the video starts from.",
+    ),
+)
+def create_video(idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
     tenant = tenant_id(router.current_event)
-    key = _idempotency_key()
+    key = _idempotency_key(idempotency_key)
     fields, upload = request_fields(router.current_event)
     body = parse_request(CreateVideoBody, fields)
     job = create_job(tenant, body, input_reference=upload, idempotency_key=key)
     return json_response(video_resource(job))
 
 
-@router.post("/v1/videos/<video_id>/remix")
-def remix_video(video_id: str) -> Response[str]:
+@router.post(
+    "/v1/videos/<video_id>/remix",
+    operation_id="remixVideo",
+    tags=["videos"],
+    summary="Remix a completed video",
+    description=(
+        "A new job from a completed video and a new prompt; it keeps the source's model, size "
+        "and seconds."
+    ),
+    responses=answers(
+        ok(VideoResource, "The remix job, queued.", VIDEO_LINKS),
+        404,
+        409,
+        429,
+        503,
+        bad_request=(
+            "A well-formed request is a 400 too while the source video is not completed "
+            "(`video_not_ready`), or when its model has no remix (`unsupported_parameter`: the "
+            "Amazon Bedrock models)."
+        ),
+    ),
+    openapi_extensions=request_body(RemixVideoBody, form=True),
+)
+def remix_video(video_id: VideoId, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
     tenant = tenant_id(router.current_event)
     source = checked_job_id(video_id)
-    key = _idempotency_key()
+    key = _idempotency_key(idempotency_key)
     fields, upload = request_fields(router.current_event)
     if upload is not None:
         raise InvalidRequestError(

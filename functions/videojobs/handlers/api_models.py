@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from videojobs.handlers.api_common import json_response, tenant_id
+from videojobs.handlers.api_openapi import answers, ok
 from videojobs.models.api import ModelList, ModelResource
 from videojobs.settings import get_settings
 
@@ -20,7 +21,17 @@ _CATALOGUE: dict[str, tuple[str, int]] = {
 }
 
 
-@router.get("/v1/models")
+@router.get(
+    "/v1/models",
+    operation_id="listModels",
+    tags=["models"],
+    summary="The models this deployment serves",
+    description=(
+        "sora-2 and sora-2-pro through the OpenAI Videos protocol; amazon.nova-reel-v1:1 and "
+        "luma.ray-v2:0 through Amazon Bedrock, where the deployment enables them."
+    ),
+    responses=answers(ok(ModelList, "The served models.")),
+)
 def list_models() -> Response[str]:
     # Any tenant may read it, but only an authenticated one (as every /v1 route).
     tenant_id(router.current_event)

@@ -1,46 +1,73 @@
-"""The OpenAPI 3.1 document of the ``/v1`` API and its docs page.
+"""The OpenAPI 3.1 document of the API, made by Powertools from the routes themselves.
 
-The handlers parse bodies themselves (JSON and multipart, with OpenAI-shaped 400s), so the
-document is assembled here from the same pydantic models they validate with and answer
-with: a field added to a model shows up in the document, and ``docs/openapi.json`` (checked by
-a unit test) shows the change in review. The docs page is Swagger UI from the copy that ships
-inside Powertools, inlined, so it needs no CDN.
+Each route declares what it takes and answers where it is defined: typed ``Annotated[...,
+Query()/Path()/Header()]`` parameters and ``responses=`` (the pieces below keep those short).
+Powertools builds the document from them (``ApiResolver.get_openapi_schema``); this module
+adds only what Powertools cannot declare:
 
-Regenerate the committed copy with ``python -m videojobs.handlers.api_openapi docs/openapi.json``.
+- the request bodies the handlers parse themselves (JSON or ``multipart/form-data``, with
+  OpenAI-shaped 400s): a route declares one with ``openapi_extensions=request_body(...)``,
+  and the models it names are added to ``components``;
+- ``security: []`` on the public routes (Powertools drops an empty list), which a route
+  declares with ``openapi_extensions=PUBLIC``;
+- no 422: request validation errors are answered with the OpenAI 400 (see ``api.py``).
+
+Regenerate the committed copy with ``make openapi``
+(``python -m videojobs.handlers.api_openapi docs/openapi.json``); a unit test fails while it
+differs from the code.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.models import (
+    OpenAPI,
+    Server,
+    Tag,
+)
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
-from videojobs.logic.idempotency import MAX_KEY_CHARS
-from videojobs.models.api import (
-    CreateVideoBody,
-    ErrorBody,
-    ModelList,
-    RemixVideoBody,
-    VideoResource,
-)
-from videojobs.models.api_list import ListVideosQuery, VideoDeleted, VideoList
-from videojobs.models.batches import BatchResource, CreateBatchBody
-from videojobs.models.provider_types import CONTENT_VARIANTS
-from videojobs.models.usage import UsageQuery, UsageReport
+from videojobs.models.api import ErrorBody
 
-OPENAPI_VERSION = "3.1.0"
+API_TITLE = "videojobs"
 API_VERSION = "1.0.0"
+API_DESCRIPTION = (
+    "Durable video-generation jobs behind an OpenAI-compatible `/v1/videos` API. "
+    "Authenticate with `Authorization: Bearer <key>` (what the openai SDK sends) "
+    "or `x-api-key: <key>`. Every error is "
+    '`{"error": {"message", "type", "param", "code"}}`.'
+)
+TAGS: list[Tag | str] = [
+    Tag(name="videos", description="Video jobs (OpenAI Videos API shapes)."),
+    Tag(name="batches", description="Many jobs submitted and tracked together."),
+    Tag(name="meta", description="This API's own description."),
+    Tag(name="console", description="The web console served beside the API."),
+]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <key>`, as the openai SDK sends it.",
+    },
+    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+}
+DOCS_PATH = "/v1/docs"
+
 _REF = "#/components/schemas/{model}"
-_VIDEO_ID_PATTERN = r"^video_[0-9a-f]{32}$"
-_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+# The components of the bodies routes declare with request_body(), by component name.
+_BODY_COMPONENTS: dict[str, dict[str, Any]] = {}
+
+# A route without an authorizer in template.yaml (the document, its docs page, the console).
+PUBLIC: dict[str, Any] = {"security": []}
 
 _ERRORS: dict[int, str] = {
     400: "Invalid request: `error.param` names the offending parameter.",
@@ -59,49 +86,41 @@ _ERRORS: dict[int, str] = {
     503: "The service could not start the job; nothing was created, submit it again.",
 }
 
-_Mode = Literal["validation", "serialization"]
-# Request bodies are described as the handlers validate them, responses as they are written.
-_MODELS: list[tuple[type[BaseModel], _Mode]] = [
-    (CreateVideoBody, "validation"),
-    (RemixVideoBody, "validation"),
-    (CreateBatchBody, "validation"),
-    (BatchResource, "serialization"),
-    (VideoResource, "serialization"),
-    (VideoList, "serialization"),
-    (VideoDeleted, "serialization"),
-    (ErrorBody, "serialization"),
-    (UsageReport, "serialization"),
-    (ModelList, "serialization"),
-]
+
+def answers(
+    ok: dict[int, OpenAPIResponse], *errors: int, bad_request: str | None = None
+) -> dict[int, OpenAPIResponse]:
+    """A tenant route's ``responses=``: its success, and the error bodies it may answer.
+
+    Every tenant route may answer 400, 401 and 429 (the tenant's request rate).
+    ``bad_request``: the 400s a well-formed request can get, by ``error.code``.
+    """
+    result: dict[int, OpenAPIResponse] = dict(ok)
+    for status in sorted({400, 401, 429, *errors}):
+        description = _ERRORS[status]
+        if status == 400 and bad_request:
+            description += " " + bad_request
+        result[status] = {
+            "description": description,
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return result
 
 
-@cache
-def _schemas() -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
-    """Each model's ``$ref`` (by name) and the component schemas they point at."""
-    refs, top = models_json_schema(_MODELS, ref_template=_REF)
-    by_name = {model.__name__: ref for (model, _mode), ref in refs.items()}
-    return by_name, dict(sorted(top.get("$defs", {}).items()))
-
-
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    # pydantic names a model's two modes apart ("-Input"/"-Output") only when they differ.
-    return dict(_schemas()[0][model.__name__])
-
-
-def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _ok(
+def ok(
     model: type[BaseModel], description: str, links: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    answer = {"description": description, "content": _json_content(_ref(model))}
+) -> dict[int, OpenAPIResponse]:
+    """A 200 with a JSON ``model`` (and OpenAPI ``links`` to follow from it)."""
+    answer: OpenAPIResponse = {
+        "description": description,
+        "content": {"application/json": {"model": model}},
+    }
     if links:
         answer["links"] = links
-    return answer
+    return {200: answer}
 
 
-def _links(parameter: str, *operation_ids: str) -> dict[str, Any]:
+def links(parameter: str, *operation_ids: str) -> dict[str, Any]:
     """OpenAPI links: the ``id`` in a response is the ``parameter`` of these operations
     (readers and fuzzers such as schemathesis follow them from create to read to delete)."""
     return {
@@ -110,431 +129,157 @@ def _links(parameter: str, *operation_ids: str) -> dict[str, Any]:
     }
 
 
-_VIDEO_LINKS = _links(
-    "video_id", "retrieveVideo", "downloadVideoContent", "remixVideo", "deleteVideo"
-)
+def public_file(description: str, media_type: str) -> dict[int, OpenAPIResponse]:
+    """The 200 of a public route answering a page or file of ``media_type``."""
+    return {
+        200: {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+    }
 
 
-def _responses(
-    ok: dict[str, dict[str, Any]], *errors: int, bad_request: str | None = None
+def _component(model: type[BaseModel], title: str | None = None, **files: str) -> str:
+    """Adds ``model`` (as the handlers validate it) to the body components; its name."""
+    schema = model.model_json_schema(ref_template=_REF, mode="validation")
+    for name, definition in schema.pop("$defs", {}).items():
+        _BODY_COMPONENTS.setdefault(name, definition)
+    name = title or model.__name__
+    if files:
+        schema["title"] = name
+        schema.setdefault("properties", {}).update(
+            {
+                field: {"type": "string", "format": "binary", "description": description}
+                for field, description in files.items()
+            }
+        )
+    _BODY_COMPONENTS[name] = schema
+    return name
+
+
+def request_body(
+    model: type[BaseModel], *, form: bool = False, **form_files: str
 ) -> dict[str, Any]:
-    """``bad_request``: the 400s an operation gives for a valid request, by ``error.code``."""
-    answers: dict[str, Any] = dict(ok)
-    # Every authenticated route may answer 429 for the tenant's request rate.
-    for status in (400, 401, 429, *errors):
-        description = _ERRORS[status]
-        if status == 400 and bad_request:
-            description += " " + bad_request
-        answers[str(status)] = {
-            "description": description,
-            "content": _json_content(_ref(ErrorBody)),
-        }
-    return dict(sorted(answers.items()))
+    """``openapi_extensions`` declaring a body the handler parses itself: JSON as ``model``,
+    and with ``form`` also the multipart form the openai SDK sends (the same fields, plus
+    the file parts named in ``form_files`` with their descriptions)."""
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": _REF.format(model=_component(model))}}
+    }
+    if form:
+        form_name = model.__name__
+        if form_files:
+            form_name = _component(model, f"{model.__name__}Form", **form_files)
+        content["multipart/form-data"] = {"schema": {"$ref": _REF.format(model=form_name)}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
-def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
-    """A query parameter is absent or a string, never JSON null: drop the null branch."""
-    options = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+class ApiResolver(APIGatewayRestResolver):
+    """The API's resolver: Powertools' document, completed as the module docstring says.
+
+    Swagger UI (``enable_swagger``) asks the same two methods, so the docs page shows the
+    same document as ``/v1/openapi.json``, with the server it was reached at.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.configure_openapi(
+            title=API_TITLE,
+            version=API_VERSION,
+            description=API_DESCRIPTION,
+            tags=TAGS,
+            security=SECURITY,
+            security_schemes=SECURITY_SCHEMES,
+        )
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        generated = super().get_openapi_schema(**kwargs)
+        document = json.loads(generated.model_dump_json(by_alias=True, exclude_none=True))
+        return OpenAPI.model_validate(_completed(document))
+
+    def _get_base_path(self) -> str:
+        # Only the Swagger UI route asks: the server its document names.
+        return served_from(self.current_event) or super()._get_base_path()
+
+
+def _plain_parameter(parameter: dict[str, Any]) -> None:
+    """A parameter is absent or a string, never JSON null: no null branch, and its
+    description once, beside it rather than repeated inside its schema."""
+    schema = parameter.get("schema", {})
+    options = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
     if len(options) == 1:
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        return {**options[0], **rest}
-    return schema
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+    schema.pop("title", None)
+    for bound in ("minimum", "maximum"):
+        # Powertools keeps bounds as floats; an integer's read better as integers.
+        if isinstance(schema.get(bound), float) and schema[bound].is_integer():
+            schema[bound] = int(schema[bound])
+    if schema.get("description") == parameter.get("description"):
+        schema.pop("description", None)
 
 
-def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template=_REF)
-    required = set(schema.get("required", []))
-    parameters = []
-    for name, prop in schema["properties"].items():
-        prop = _without_null(prop)
-        description = prop.pop("description", None)
-        prop.pop("title", None)
-        if prop.get("default", ...) is None:
-            del prop["default"]
-        parameter: dict[str, Any] = {
-            "name": name,
-            "in": "query",
-            "required": name in required,
-            "schema": prop,
+def _completed(document: dict[str, Any]) -> dict[str, Any]:
+    for item in document["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                _plain_parameter(parameter)
+            responses = operation.get("responses", {})
+            # Powertools' 422s: a refused parameter is the OpenAI 400 here.
+            responses.pop("422", None)
+            for response in responses.values():
+                if response.get("content") == {}:
+                    del response["content"]
+    # Powertools leaves its Swagger UI route out of the document; it is a public route too.
+    document["paths"][DOCS_PATH] = {
+        "get": {
+            "tags": ["meta"],
+            "summary": "Interactive documentation (Swagger UI, self-contained)",
+            "operationId": "getApiDocs",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "An HTML page (`?format=json`: this document).",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+            },
         }
-        if description:
-            parameter["description"] = description
-        parameters.append(parameter)
-    return parameters
-
-
-_VIDEO_ID = {
-    "name": "video_id",
-    "in": "path",
-    "required": True,
-    "description": "The video's id, as returned when it was created.",
-    "schema": {"type": "string", "pattern": _VIDEO_ID_PATTERN},
-}
-_BATCH_ID = {
-    "name": "batch_id",
-    "in": "path",
-    "required": True,
-    "description": "The batch's id, as returned when it was created.",
-    "schema": {"type": "string", "pattern": r"^vbatch_[0-9a-f]{32}$"},
-}
-_IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": (
-        "Makes retries safe for 24 hours: the same key and body return the same job and "
-        "create one provider video; the same key with another body is a 409."
-    ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[ -~]+$"},
-}
-_BATCH_IDEMPOTENCY_KEY = {
-    **_IDEMPOTENCY_KEY,
-    "description": (
-        "Makes retries safe for 24 hours: the same key and body return the same batch and "
-        "create no more jobs; the same key with another body is a 409."
-    ),
-}
-
-
-def _multipart(schema: dict[str, Any]) -> dict[str, Any]:
-    """The multipart form the openai SDK sends: the same fields, plus a reference image."""
-    form = copy.deepcopy(schema)
-    form["title"] = f"{form.get('title', 'Body')}Form"
-    form.setdefault("properties", {})["input_reference"] = {
-        "type": "string",
-        "format": "binary",
-        "description": "An image (JPEG, PNG or WebP) the video starts from.",
     }
-    return form
-
-
-def _component(model: type[BaseModel]) -> dict[str, Any]:
-    name = _ref(model)["$ref"].rsplit("/", 1)[-1]
-    return dict(_schemas()[1][name])
-
-
-def _paths() -> dict[str, Any]:
-    create_schema = _component(CreateVideoBody)
-    return {
-        "/v1/videos": {
-            "post": {
-                "operationId": "createVideo",
-                "tags": ["videos"],
-                "summary": "Create a video job",
-                "description": (
-                    "Stores a queued job and starts it. JSON or multipart/form-data (what the "
-                    "openai SDK sends). With an Idempotency-Key, the same key and body return "
-                    "the same job; the same key with another body is a 409."
-                ),
-                "parameters": [_IDEMPOTENCY_KEY],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": _ref(CreateVideoBody)},
-                        "multipart/form-data": {"schema": _multipart(create_schema)},
-                    },
-                },
-                "responses": _responses(
-                    {"200": _ok(VideoResource, "The job, queued.", _VIDEO_LINKS)}, 409, 429, 503
-                ),
-            },
-            "get": {
-                "operationId": "listVideos",
-                "tags": ["videos"],
-                "summary": "List your videos",
-                "description": (
-                    "One page of your videos (cursor paging as in the OpenAI API: pass the "
-                    "last id as `after`). Deleted videos never appear; progress shown is as "
-                    "last recorded (a single-video read refreshes it)."
-                ),
-                "parameters": _query_parameters(ListVideosQuery),
-                "responses": _responses({"200": _ok(VideoList, "One page of videos.")}),
-            },
-        },
-        "/v1/videos/{video_id}": {
-            "parameters": [_VIDEO_ID],
-            "get": {
-                "operationId": "retrieveVideo",
-                "tags": ["videos"],
-                "summary": "Retrieve a video",
-                "description": (
-                    "The job with its current progress; once completed, `assets` holds "
-                    "short-lived download URLs."
-                ),
-                "responses": _responses({"200": _ok(VideoResource, "The video.")}, 404),
-            },
-            "delete": {
-                "operationId": "deleteVideo",
-                "tags": ["videos"],
-                "summary": "Cancel and delete a video",
-                "description": (
-                    "A running job is cancelled (its workflow stopped, the provider's video "
-                    "deleted, `video.cancelled` published); any job's stored files are "
-                    "deleted. Afterwards the id is not found."
-                ),
-                "responses": _responses({"200": _ok(VideoDeleted, "The video was deleted.")}, 404),
-            },
-        },
-        "/v1/videos/{video_id}/content": {
-            "parameters": [_VIDEO_ID],
-            "get": {
-                "operationId": "downloadVideoContent",
-                "tags": ["videos"],
-                "summary": "Download a completed video's file",
-                "description": "Redirects to a short-lived URL of the stored file.",
-                "parameters": [
-                    {
-                        "name": "variant",
-                        "in": "query",
-                        "required": False,
-                        "description": "Which file.",
-                        "schema": {
-                            "type": "string",
-                            "enum": list(CONTENT_VARIANTS),
-                            "default": "video",
-                        },
-                    }
-                ],
-                "responses": _responses(
-                    {
-                        "302": {
-                            "description": "Found: the file is at `Location`.",
-                            "headers": {
-                                "Location": {
-                                    "description": "A presigned URL, valid for a few minutes.",
-                                    "schema": {"type": "string", "format": "uri"},
-                                }
-                            },
-                        }
-                    },
-                    404,
-                    bad_request=(
-                        "A well-formed request is a 400 too while the video has no file: "
-                        "`video_not_ready` until it is completed, `video_failed` once it failed "
-                        "or was cancelled."
-                    ),
-                ),
-            },
-        },
-        "/v1/videos/{video_id}/remix": {
-            "parameters": [_VIDEO_ID],
-            "post": {
-                "operationId": "remixVideo",
-                "tags": ["videos"],
-                "summary": "Remix a completed video",
-                "description": (
-                    "A new job from a completed video and a new prompt; it keeps the source's "
-                    "model, size and seconds."
-                ),
-                "parameters": [_IDEMPOTENCY_KEY],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": _ref(RemixVideoBody)},
-                        "multipart/form-data": {"schema": _ref(RemixVideoBody)},
-                    },
-                },
-                "responses": _responses(
-                    {"200": _ok(VideoResource, "The remix job, queued.", _VIDEO_LINKS)},
-                    404,
-                    409,
-                    429,
-                    503,
-                    bad_request=(
-                        "A well-formed request is a 400 too while the source video is not "
-                        "completed (`video_not_ready`), or when its model has no remix "
-                        "(`unsupported_parameter`: the Amazon Bedrock models)."
-                    ),
-                ),
-            },
-        },
-        "/v1/videos/{video_id}/cancel": {
-            "parameters": [_VIDEO_ID],
-            "post": {
-                "operationId": "cancelVideo",
-                "tags": ["videos"],
-                "summary": "Cancel a running video, keeping its record",
-                "description": (
-                    "Extension. A running job is cancelled as by `DELETE` (workflow stopped, "
-                    "provider video deleted, `video.cancelled` published) but stays readable "
-                    "and listed with `status: cancelled`. A job that has already ended is "
-                    "answered unchanged, its files kept: cancelling never deletes a video."
-                ),
-                "responses": _responses(
-                    {"200": _ok(VideoResource, "The video as it is now (cancelled or ended).")},
-                    404,
-                ),
-            },
-        },
-        "/v1/video_batches": {
-            "post": {
-                "operationId": "createVideoBatch",
-                "tags": ["batches"],
-                "summary": "Create a batch of video jobs",
-                "description": (
-                    "One of three shapes: `requests` (a list of create bodies), `prompt` + "
-                    "`n` (variations of one prompt, other create fields shared), or `brief` + "
-                    "`presets` (one brief per preset). Validated all-or-nothing; a batch "
-                    "over a budget is refused whole (429). With an Idempotency-Key, the same "
-                    "key and body return the same batch; the same key with another body is a "
-                    "409."
-                ),
-                "parameters": [_BATCH_IDEMPOTENCY_KEY],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(CreateBatchBody)}},
-                },
-                "responses": _responses(
-                    {
-                        "200": _ok(
-                            BatchResource,
-                            "The batch and its queued jobs.",
-                            _links("batch_id", "retrieveVideoBatch"),
-                        )
-                    },
-                    409,
-                    429,
-                    503,
-                ),
-            },
-        },
-        "/v1/video_batches/{batch_id}": {
-            "parameters": [_BATCH_ID],
-            "get": {
-                "operationId": "retrieveVideoBatch",
-                "tags": ["batches"],
-                "summary": "Retrieve a batch's progress",
-                "description": "Counts per status, percentage complete and the job ids.",
-                "responses": _responses({"200": _ok(BatchResource, "The batch.")}, 404),
-            },
-        },
-        "/v1/usage": {
-            "get": {
-                "operationId": "retrieveUsage",
-                "tags": ["usage"],
-                "summary": "Your jobs, seconds generated and cost by day and model",
-                "description": (
-                    "Jobs count on the UTC day they were created. Totals are the sum of the "
-                    "jobs' own costs; `budgets` shows the current UTC day and month."
-                ),
-                "parameters": _query_parameters(UsageQuery),
-                "responses": _responses({"200": _ok(UsageReport, "The usage report.")}),
-            }
-        },
-        "/v1/models": {
-            "get": {
-                "operationId": "listModels",
-                "tags": ["models"],
-                "summary": "The models this deployment serves",
-                "description": (
-                    "sora-2 and sora-2-pro through the OpenAI Videos protocol; "
-                    "amazon.nova-reel-v1:1 and luma.ray-v2:0 through Amazon Bedrock, where the "
-                    "deployment enables them."
-                ),
-                "responses": _responses({"200": _ok(ModelList, "The served models.")}),
-            }
-        },
-        "/v1/openapi.json": {
-            "get": {
-                "operationId": "getOpenApiDocument",
-                "tags": ["meta"],
-                "summary": "This document",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "The OpenAPI document.",
-                        "content": _json_content({"type": "object"}),
-                    }
-                },
-            }
-        },
-        "/v1/docs": {
-            "get": {
-                "operationId": "getApiDocs",
-                "tags": ["meta"],
-                "summary": "Interactive documentation (Swagger UI, self-contained)",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "An HTML page.",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        **_console_paths(),
-    }
-
-
-def _console_paths() -> dict[str, Any]:
-    """The web console's page and files: public, the same for everyone."""
-    files = {
-        "/console": ("getConsole", "The web console (sign in with an API key)", "text/html"),
-        "/console/console.js": ("getConsoleScript", "The console's script", "text/javascript"),
-        "/console/console.css": ("getConsoleStyles", "The console's styles", "text/css"),
-    }
-    return {
-        path: {
-            "get": {
-                "operationId": operation,
-                "tags": ["console"],
-                "summary": summary,
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "The file, with a Content-Security-Policy header.",
-                        "content": {media: {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        }
-        for path, (operation, summary, media) in files.items()
-    }
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(unused, None)
+    clash = sorted(set(_BODY_COMPONENTS) & set(schemas))
+    if clash:
+        # A model both sent and answered would be described twice (as validated and as
+        # written), under one name: give the body its own model instead.
+        raise ValueError(f"request body models also answered: {clash}")
+    schemas.update(_BODY_COMPONENTS)
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
+    return document
 
 
 def openapi_document(server_url: str | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every ``/v1`` route (``server_url``: where it is served)."""
-    document = copy.deepcopy(_document())
-    if server_url:
-        document["servers"] = [{"url": server_url}]
+    """The OpenAPI 3.1 document of every route (``server_url``: where it is served)."""
+    from videojobs.handlers.api import app
+
+    servers = [Server(url=server_url)] if server_url else None
+    document: dict[str, Any] = json.loads(app.get_openapi_json_schema(servers=servers))
+    if not server_url:
+        # The committed copy names no server: it is the same for every deployment.
+        document.pop("servers", None)
     return document
 
 
 @cache
-def _document() -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "openapi": OPENAPI_VERSION,
-        "info": {
-            "title": "videojobs",
-            "version": API_VERSION,
-            "description": (
-                "Durable video-generation jobs behind an OpenAI-compatible `/v1/videos` API. "
-                "Authenticate with `Authorization: Bearer <key>` (what the openai SDK sends) "
-                "or `x-api-key: <key>`. Every error is "
-                '`{"error": {"message", "type", "param", "code"}}`.'
-            ),
-        },
-        "tags": [
-            {"name": "videos", "description": "Video jobs (OpenAI Videos API shapes)."},
-            {"name": "batches", "description": "Many jobs submitted and tracked together."},
-            {"name": "meta", "description": "This API's own description."},
-            {"name": "console", "description": "The web console served beside the API."},
-        ],
-        "security": _SECURITY,
-        "paths": _paths(),
-        "components": {
-            "schemas": _schemas()[1],
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "`Authorization: Bearer <key>`, as the openai SDK sends it.",
-                },
-                "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-            },
-        },
-    }
-    return document
+def documented_operations() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """(METHOD, path) of each operation -> its parameters' schemas by (location, name), read
+    from the document (once per container): what refusals describe."""
+    found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            found[(method.upper(), path)] = {
+                f"{p['in']}:{p['name'].lower()}": p.get("schema", {})
+                for p in operation.get("parameters", [])
+            }
+    return found
 
 
 def served_from(event: APIGatewayProxyEvent) -> str | None:
@@ -552,27 +297,8 @@ def served_from(event: APIGatewayProxyEvent) -> str | None:
 
 
 def render_openapi(document: dict[str, Any]) -> str:
-    """The document as committed: stable key order, two-space indent, trailing newline."""
+    """The document as committed: two-space indent, trailing newline."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-@cache
-def _swagger_assets() -> tuple[str, str]:
-    # Powertools ships a Swagger UI build beside its own docs handler; reading it once per
-    # container keeps the page offline-capable without another dependency.
-    folder = Path(swagger_ui.__file__).parent
-    return (
-        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
-        (folder / "swagger-ui.min.css").read_text(encoding="utf-8"),
-    )
-
-
-def docs_html(document: dict[str, Any]) -> str:
-    """A self-contained Swagger UI page for ``document`` (no network needed to render it)."""
-    script, style = _swagger_assets()
-    # "</" inside an inline <script> could end it early; "<\/" means the same to JSON.
-    spec = json.dumps(document).replace("</", "<\\/")
-    return swagger_ui.generate_swagger_html(spec, script, style, "", None)
 
 
 def main(argv: list[str]) -> int:

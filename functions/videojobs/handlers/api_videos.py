@@ -3,32 +3,44 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import ValidationError
 
 from videojobs.adapters.dal import jobs
 from videojobs.adapters.storage import assets
-from videojobs.handlers.api_common import NO_STORE, checked_job_id, json_response, tenant_id
+from videojobs.handlers.api_common import (
+    NO_STORE,
+    VIDEO_ID_PATTERN,
+    VideoId,
+    checked_job_id,
+    json_response,
+    tenant_id,
+)
+from videojobs.handlers.api_openapi import answers, ok
 from videojobs.logic.apply_provider_status import refresh_progress
 from videojobs.logic.cancel_job import cancel_job, delete_job
 from videojobs.logic.queue_position import queue_positions
 from videojobs.logic.video_view import video_resource
-from videojobs.models.api_list import LIST_LIMIT_MAX, ListVideosQuery, VideoDeleted, VideoList
+from videojobs.models.api import VideoResource
+from videojobs.models.api_list import (
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
+    ListStatus,
+    VideoDeleted,
+    VideoList,
+)
 from videojobs.models.errors import InvalidRequestError, JobNotFoundError, VariantUnavailableError
 from videojobs.models.job import Job, JobStatus
-from videojobs.models.provider_types import CONTENT_VARIANTS, ContentVariant
+from videojobs.models.provider_types import ContentVariant
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 
-_LIST_PARAM_MESSAGES = {
-    "after": "after must be the id of one of your videos.",
-    "limit": f"limit must be an integer from 1 to {LIST_LIMIT_MAX}.",
-    "order": "order must be 'asc' or 'desc'.",
-    "status": "status must be one of: queued, in_progress, completed, failed, cancelled.",
-    "batch_id": "batch_id must be 1 to 128 characters.",
-}
+_UNKNOWN_CURSOR = "after must be the id of one of your videos."
+_LIST_PARAMETERS = frozenset({"after", "limit", "order", "status", "batch_id"})
 
 
 def _query(event: APIGatewayProxyEvent, allowed: frozenset[str]) -> dict[str, str]:
@@ -51,17 +63,6 @@ def _query(event: APIGatewayProxyEvent, allowed: frozenset[str]) -> dict[str, st
     return params
 
 
-def _list_query(event: APIGatewayProxyEvent) -> ListVideosQuery:
-    params = _query(event, frozenset(ListVideosQuery.model_fields))
-    try:
-        return ListVideosQuery.model_validate(params)
-    except ValidationError as exc:
-        param = str(exc.errors()[0]["loc"][0])
-        raise InvalidRequestError(
-            _LIST_PARAM_MESSAGES[param], param=param, code="invalid_value"
-        ) from None
-
-
 def _cursor(tenant: str, after: str | None) -> Job | None:
     """The job a page starts after. A deleted job still marks a place in the listing, so a
     client deleting while it pages is not thrown off; another tenant's job is unknown."""
@@ -72,24 +73,56 @@ def _cursor(tenant: str, after: str | None) -> Job | None:
     except JobNotFoundError:
         job = None
     if job is None or job.tenant_id != tenant:
-        raise InvalidRequestError(
-            _LIST_PARAM_MESSAGES["after"], param="after", code="invalid_value"
-        )
+        raise InvalidRequestError(_UNKNOWN_CURSOR, param="after", code="invalid_value")
     return job
 
 
-@router.get("/v1/videos")
-def list_videos() -> Response[str]:
+@router.get(
+    "/v1/videos",
+    operation_id="listVideos",
+    tags=["videos"],
+    summary="List your videos",
+    description=(
+        "One page of your videos (cursor paging as in the OpenAI API: pass the last id as "
+        "`after`). Deleted videos never appear; progress shown is as last recorded (a "
+        "single-video read refreshes it)."
+    ),
+    responses=answers(
+        ok(VideoList, "One page of videos."),
+        bad_request="A well-formed `after` is a 400 too when it is not one of your videos.",
+    ),
+)
+def list_videos(
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=VIDEO_ID_PATTERN,
+            description="The id of the last video of the previous page (one of yours).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=LIST_LIMIT_MAX, description="How many videos to return, 1 to 100."),
+    ] = LIST_LIMIT_DEFAULT,
+    order: Annotated[
+        Literal["asc", "desc"],
+        Query(description="By creation time: newest first (desc) or oldest first (asc)."),
+    ] = "desc",
+    status: Annotated[ListStatus | None, Query(description="Only videos in this status.")] = None,
+    batch_id: Annotated[
+        str | None, Query(min_length=1, max_length=128, description="Only videos of this batch.")
+    ] = None,
+) -> Response[str]:
     event = router.current_event
     tenant = tenant_id(event)
-    query = _list_query(event)
+    _query(event, _LIST_PARAMETERS)
     found = jobs.list_for_tenant(
         tenant,
-        after=_cursor(tenant, query.after),
-        limit=query.limit,
-        descending=query.order == "desc",
-        status=JobStatus(query.status) if query.status else None,
-        batch_id=query.batch_id,
+        after=_cursor(tenant, after),
+        limit=limit,
+        descending=order == "desc",
+        status=JobStatus(status) if status else None,
+        batch_id=batch_id,
     )
     # Listing never asks the provider for progress: a page would cost one call per job. The
     # queue positions are read once for the page, not once per job.
@@ -103,35 +136,91 @@ def list_videos() -> Response[str]:
     return json_response(page)
 
 
-@router.get("/v1/videos/<video_id>")
-def get_video(video_id: str) -> Response[str]:
+@router.get(
+    "/v1/videos/<video_id>",
+    operation_id="retrieveVideo",
+    tags=["videos"],
+    summary="Retrieve a video",
+    description=(
+        "The job with its current progress; once completed, `assets` holds short-lived "
+        "download URLs."
+    ),
+    responses=answers(ok(VideoResource, "The video."), 404),
+)
+def get_video(video_id: VideoId) -> Response[str]:
     job = jobs.get_for_tenant(tenant_id(router.current_event), checked_job_id(video_id))
     return json_response(video_resource(refresh_progress(job)))
 
 
-@router.delete("/v1/videos/<video_id>")
-def delete_video(video_id: str) -> Response[str]:
+@router.delete(
+    "/v1/videos/<video_id>",
+    operation_id="deleteVideo",
+    tags=["videos"],
+    summary="Cancel and delete a video",
+    description=(
+        "A running job is cancelled (its workflow stopped, the provider's video deleted, "
+        "`video.cancelled` published); any job's stored files are deleted. Afterwards the id "
+        "is not found."
+    ),
+    responses=answers(ok(VideoDeleted, "The video was deleted."), 404),
+)
+def delete_video(video_id: VideoId) -> Response[str]:
     job = delete_job(tenant_id(router.current_event), checked_job_id(video_id))
     return json_response(VideoDeleted(id=job.job_id))
 
 
-@router.post("/v1/videos/<video_id>/cancel")
-def cancel_video(video_id: str) -> Response[str]:
+@router.post(
+    "/v1/videos/<video_id>/cancel",
+    operation_id="cancelVideo",
+    tags=["videos"],
+    summary="Cancel a running video, keeping its record",
+    description=(
+        "Extension. A running job is cancelled as by `DELETE` (workflow stopped, provider "
+        "video deleted, `video.cancelled` published) but stays readable and listed with "
+        "`status: cancelled`. A job that has already ended is answered unchanged, its files "
+        "kept: cancelling never deletes a video."
+    ),
+    responses=answers(ok(VideoResource, "The video as it is now (cancelled or ended)."), 404),
+)
+def cancel_video(video_id: VideoId) -> Response[str]:
     job = cancel_job(tenant_id(router.current_event), checked_job_id(video_id))
     return json_response(video_resource(job))
 
 
-@router.get("/v1/videos/<video_id>/content")
-def get_content(video_id: str) -> Response[str]:
+@router.get(
+    "/v1/videos/<video_id>/content",
+    operation_id="downloadVideoContent",
+    tags=["videos"],
+    summary="Download a completed video's file",
+    description="Redirects to a short-lived URL of the stored file.",
+    responses=answers(
+        {
+            302: {
+                "description": "Found: the file is at `Location`.",
+                "headers": {
+                    "Location": {
+                        "description": "A presigned URL, valid for a few minutes.",
+                        "schema": {"type": "string", "format": "uri"},
+                    }
+                },
+                "content": {},
+            }
+        },
+        404,
+        bad_request=(
+            "A well-formed request is a 400 too while the video has no file: "
+            "`video_not_ready` until it is completed, `video_failed` once it failed or was "
+            "cancelled."
+        ),
+    ),
+)
+def get_content(
+    video_id: VideoId,
+    variant: Annotated[ContentVariant, Query(description="Which file.")] = "video",
+) -> Response[str]:
     event = router.current_event
     tenant = tenant_id(event)
-    variant = _query(event, frozenset({"variant"})).get("variant", "video")
-    if variant not in CONTENT_VARIANTS:
-        raise InvalidRequestError(
-            f"variant must be one of: {', '.join(CONTENT_VARIANTS)}.",
-            param="variant",
-            code="invalid_value",
-        )
+    _query(event, frozenset({"variant"}))
     job = jobs.get_for_tenant(tenant, checked_job_id(video_id))
     chosen: ContentVariant = variant
     if job.status is JobStatus.COMPLETED and chosen not in job.assets and "video" in job.assets:

@@ -13,9 +13,15 @@ from videojobs.observability import logger
 def _presented_key(headers: dict[str, str]) -> str | None:
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     auth = lowered.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+    api_key = lowered.get("x-api-key")
+    if bearer and api_key and api_key != bearer:
+        # Two different keys: which one the caller meant is unknown, so neither is used (a
+        # bad key is never ignored because a good one came beside it).
+        return None
     if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    return lowered.get("x-api-key") or None
+        return bearer or None
+    return api_key or None
 
 
 def _api_wide(method_arn: str) -> str:

@@ -333,11 +333,16 @@ class ApiFront:
             parameters = compiled.match(parts)
             if parameters is None:
                 continue
-            # The most specific resource wins; its methods decide, no falling back.
-            for other in self._routes:
-                if other.route.path == compiled.route.path and other.route.method == method.upper():
-                    return other.route, parameters
-            return None
+            # The most specific resource wins; its methods decide, no falling back to another
+            # resource. On that resource an explicit method wins over ANY, which takes every
+            # method the resource does not declare (as x-amazon-apigateway-any-method does).
+            methods = {
+                other.route.method: other.route
+                for other in self._routes
+                if other.route.path == compiled.route.path
+            }
+            found = methods.get(method.upper()) or methods.get("ANY")
+            return (found, parameters) if found is not None else None
         return None
 
     def _function_name(self, logical_id: str) -> str:

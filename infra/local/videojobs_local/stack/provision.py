@@ -870,10 +870,10 @@ class Provisioner:
                     authorizer = None
                 path = str(event.properties["Path"])
                 method = str(event.properties["Method"]).upper()
-                if method == "ANY" or "+}" in path:
+                if "+}" in path:
                     raise TemplateError(
-                        f"{function.logical_id}.{event.name}: ANY and {{greedy+}} routes "
-                        "are not served locally (template.yaml uses neither)"
+                        f"{function.logical_id}.{event.name}: {{greedy+}} routes are not "
+                        "served locally (template.yaml uses none)"
                     )
                 api.routes.append(
                     ApiRoute(
