@@ -239,3 +239,48 @@ def test_a_job_in_line_that_already_holds_a_slot_is_dropped_not_granted_twice(
     assert line.woken == ["token-both", "token-next"]
     assert control.line() == []
     assert semaphore()["holders"] == {"both", "next"}
+
+
+def test_the_sweep_wakes_a_granted_job_its_waker_left_parked(
+    line: Wakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job granted a slot whose waker stopped before SendTaskSuccess
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park_for_slot(queued_job("left", "c", age=5), "c", "token-left")
+    slots.free("run-a")
+    line.woken.clear()  # the wake-up that never went out
+    # When the sweep runs well after the job parked
+    later = jobs.get("left").updated_at + slots.STALLED_GRANT_SECONDS + 1
+    monkeypatch.setattr(slots.time, "time", lambda: later)
+    woken = slots.sweep_line()
+    # Then it is woken again, still holding its one slot
+    assert woken == ["left"] and line.woken == ["token-left"]
+    assert semaphore()["holders"] == {"run-b", "left"}
+
+
+def test_the_sweep_leaves_a_job_granted_a_moment_ago_alone(line: Wakes) -> None:
+    # Given a job just granted a slot (its wake-up may still be on its way)
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park_for_slot(queued_job("fresh", "c", age=5), "c", "token-fresh")
+    slots.free("run-a")
+    line.woken.clear()
+    # When the sweep runs at once, Then nobody is woken twice
+    assert slots.sweep_line() == []
+    assert line.woken == []
+
+
+def test_the_sweep_hands_out_a_slot_whose_releaser_stopped_before_handing_it_on(
+    line: Wakes,
+) -> None:
+    # Given a parked job and a slot released without the hand-out that should follow
+    acquire("run-a", "a")
+    acquire("run-b", "b")
+    slots.park_for_slot(queued_job("waiting", "c", age=5), "c", "token-waiting")
+    assert control.release_slot("run-a")
+    assert line.woken == []
+    # When the sweep runs, Then the free slot goes to the job in line
+    assert slots.sweep_line() == ["waiting"]
+    assert line.woken == ["token-waiting"]
+    assert control.line() == []

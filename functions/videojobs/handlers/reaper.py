@@ -2,7 +2,8 @@
 
 Two triggers: EventBridge "Step Functions Execution Status Change" (FAILED, TIMED_OUT,
 ABORTED) settles that execution's job; a schedule ("Scheduled Event") sweeps the semaphore
-for slots whose execution is no longer running, in case a status-change event was lost.
+for slots whose execution is no longer running, in case a status-change event was lost, and
+sweeps the slot line: a granted job left parked is woken again and free slots are handed out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from videojobs.adapters import workflow
-from videojobs.logic import service_status
+from videojobs.logic import service_status, slots
 from videojobs.logic.finalize_job import reap, sweep_slots
 from videojobs.observability import logger, metrics
 
@@ -23,9 +24,15 @@ from videojobs.observability import logger, metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == "Scheduled Event":
         reaped = sweep_slots(workflow.execution_status)
+        woken = slots.sweep_line()
         # The sweep's schedule is also the dashboard's sample of the slot line.
         in_use, waiting = service_status.record_gauges()
-        return {"swept": reaped, "slots_in_use": in_use, "jobs_waiting": waiting}
+        return {
+            "swept": reaped,
+            "woken": woken,
+            "slots_in_use": in_use,
+            "jobs_waiting": waiting,
+        }
     detail = event.get("detail") or {}
     job_id = str(detail.get("name", ""))
     status = str(detail.get("status", "FAILED"))

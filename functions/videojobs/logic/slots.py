@@ -13,9 +13,12 @@ see both.
 
 from __future__ import annotations
 
+import time
+
 from videojobs.adapters import workflow
 from videojobs.adapters.dal import control, jobs
-from videojobs.models.errors import JobCancelledError, StaleTransitionError
+from videojobs.models.errors import JobCancelledError, JobNotFoundError, StaleTransitionError
+from videojobs.models.job import JobStatus
 from videojobs.observability import logger
 from videojobs.settings import get_settings
 
@@ -73,3 +76,33 @@ def free(job_id: str) -> bool:
     logger.info("slot released", extra={"job_id": job_id})
     hand_out()
     return True
+
+
+# How long a job granted a slot may still be queued before the sweep wakes it again: a woken
+# job submits within seconds, so one still queued after this was most likely never woken.
+STALLED_GRANT_SECONDS = 60
+
+
+def sweep_line() -> list[str]:
+    """The scheduled sweep's part of the line, the safety net for a waker that stopped half-way.
+
+    A job granted a slot (in ``woken``) but still queued a while after it parked is woken
+    again with its token: if its waker stopped between the grant and ``SendTaskSuccess``, this
+    wakes it; if it was woken already, the token is spent and nothing happens. Then every free
+    slot is handed out, for a releaser that stopped between its release and its hand-out.
+    Returns the jobs woken, by either.
+    """
+    now = int(time.time())
+    woken: list[str] = []
+    for job_id in sorted(control.unconfirmed_grants()):
+        try:
+            job = jobs.get(job_id)
+        except JobNotFoundError:
+            continue
+        if job.status is not JobStatus.QUEUED or now - job.updated_at < STALLED_GRANT_SECONDS:
+            continue
+        token = jobs.slot_token(job_id)
+        if token is not None and workflow.wake(token, {"slot": "granted"}):
+            logger.warning("granted slot's wake-up sent again", extra={"job_id": job_id})
+            woken.append(job_id)
+    return woken + hand_out()

@@ -248,6 +248,12 @@ def line() -> list[Waiter]:
     return [waiter for page in _line_pages(page_size=500) for waiter in page]
 
 
+def unconfirmed_grants() -> set[str]:
+    """Jobs granted a slot by a hand-out that still hold it without having confirmed it (the
+    semaphore's ``woken``): woken, or about to be, or left parked by a waker that stopped."""
+    return {str(job_id) for job_id in _semaphore().get(WOKEN, set())}
+
+
 def slot_holders() -> set[str]:
     """Who holds a slot now (job ids)."""
     return {str(h) for h in _semaphore().get("holders", set())}
