@@ -400,6 +400,32 @@ def test_uncaught_error_fails_the_execution_and_reaches_the_reaper(
     assert detail["output"] is None
 
 
+def test_the_status_watcher_lists_executions_as_list_executions_does(
+    local: LocalStack, fx: ModuleType
+) -> None:
+    # Given executions that ended each way, and one still running (parked on a task token)
+    failed = start(local, "Tasks", {"mode": "uncaught", "message": "boom"})
+    local.wait_for_execution(failed)
+    parked = start(local, "Callback", {"poll_seconds": 5, "max_checks": 1})
+    (token,) = fx.wait_for("tokens")
+    # When the watcher's in-process listing is read
+    listed = local.execution_statuses()
+    # Then it is what the API's ListExecutions answers, oldest first
+    sfn = local.client("stepfunctions")
+    answered = [
+        (execution["executionArn"], execution["status"])
+        for machine in sfn.list_state_machines()["stateMachines"]
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
+            "executions"
+        ]
+    ]
+    assert sorted(listed) == sorted(answered)
+    assert (failed, "FAILED") in listed and (parked, "RUNNING") in listed
+    assert listed.index((failed, "FAILED")) < listed.index((parked, "RUNNING"))
+    sfn.send_task_success(taskToken=token, output=json.dumps({"status": "completed"}))
+    assert local.wait_for_execution(parked)["status"] == "SUCCEEDED"
+
+
 def test_wait_for_task_token_resumes_on_send_task_success(
     local: LocalStack, fx: ModuleType
 ) -> None:

@@ -240,6 +240,7 @@ class LocalStack:
             router=self.router,
             stepfunctions=self.client("stepfunctions"),
             interval=self._poll_interval,
+            listing=self.execution_statuses,
         )
         self.watcher.start()
         self._stops.append(self.watcher.stop)
@@ -297,6 +298,21 @@ class LocalStack:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+
+    def execution_statuses(self) -> list[tuple[str, str]]:
+        """Every execution's ARN and status, oldest first, read from moto's backend in this
+        process (what ListExecutions answers, without a request per 100 executions)."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[self.account_id][self.region]
+        found: list[tuple[str, str]] = []
+        for machine in list(backend.state_machines):
+            for execution in list(machine.executions):
+                # The parser's executions; one not started yet has no status and is skipped.
+                status = getattr(execution, "exec_status", None)
+                if status is not None:
+                    found.append((execution.execution_arn, str(status.value)))
+        return found
 
     def _quiesce(self) -> None:
         # Execution threads and handlers still running would otherwise outlive the mock and
