@@ -6,11 +6,8 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.backends import get_backend
-from template_tables import create_table
-
-from videojobs_local.stack import moto_fixes
+from template_tables import control_table_with_atomic_writes
 
 TABLE = "moto-fixes-test"
 ACCOUNT = "123456789012"
@@ -19,19 +16,8 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    moto_fixes.install()
-    try:
-        with mock_aws():
-            create_table("ControlTable", TABLE)
-            yield
-    finally:
-        moto_fixes.uninstall()
+    with control_table_with_atomic_writes(monkeypatch, TABLE):
+        yield
 
 
 def test_a_dynamodb_answer_is_a_copy_of_the_stored_item(table: None) -> None:

@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 from job_factory import JOB_ID, make_job
-from moto import mock_aws
-from template_tables import create_table
+from template_tables import control_table_with_atomic_writes
 
-from videojobs.adapters import aws
 from videojobs.adapters.dal import jobs
 from videojobs.adapters.dal.rate_limit import BucketState, TokenBucket, refilled
 from videojobs.adapters.providers import ContentStream
@@ -37,7 +35,6 @@ from videojobs.models.provider import (
 )
 from videojobs.observability import metrics
 from videojobs.settings import get_settings
-from videojobs_local.stack import moto_fixes
 
 TABLE = "videojobs-control-test"
 T0 = 1_800_000_000.0
@@ -51,25 +48,8 @@ def control_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     both pass the same condition; the local stack's fix (one lock over every write) is what
     makes the concurrency test below mean something.
     """
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "CONTROL_TABLE": TABLE,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    get_settings.cache_clear()
-    aws.reset_clients()
-    moto_fixes.install()
-    try:
-        with mock_aws():
-            create_table("ControlTable", TABLE)
-            yield
-    finally:
-        moto_fixes.uninstall()
-        get_settings.cache_clear()
-        aws.reset_clients()
+    with control_table_with_atomic_writes(monkeypatch, TABLE):
+        yield
 
 
 def ms(seconds: float) -> int:

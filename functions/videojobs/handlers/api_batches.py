@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from videojobs.handlers.api_common import (
+    IDEMPOTENCY_KEY_HEADER,
     error_response,
     json_body,
     json_response,
@@ -16,7 +17,7 @@ from videojobs.handlers.api_common import (
 )
 from videojobs.handlers.api_openapi import answers, links, ok, request_body
 from videojobs.logic.batches import create_batch, get_batch
-from videojobs.logic.idempotency import MAX_KEY_CHARS, IdempotencyKey, checked_key
+from videojobs.logic.idempotency import IdempotencyKey, checked_key
 from videojobs.models.batches import BatchResource, CreateBatchBody
 from videojobs.models.errors import BatchNotFoundError
 
@@ -32,10 +33,7 @@ BatchId = Annotated[
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=MAX_KEY_CHARS,
-        pattern="^[ -~]+$",
+        **IDEMPOTENCY_KEY_HEADER,
         description=(
             "Makes retries safe for 24 hours: the same key and body return the same batch and "
             "create no more jobs; the same key with another body is a 409."

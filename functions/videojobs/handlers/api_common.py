@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
+from videojobs.logic.idempotency import MAX_KEY_CHARS
 from videojobs.models.api import ErrorBody, ErrorDetail
 from videojobs.models.errors import AuthenticationError, InvalidRequestError, JobNotFoundError
 
@@ -229,3 +230,13 @@ def checked_job_id(video_id: str) -> str:
     ):
         raise JobNotFoundError(video_id[:80])
     return video_id
+
+
+# The ``Idempotency-Key`` header's rules, the same on every create; each route adds the
+# description of what a retry returns.
+IDEMPOTENCY_KEY_HEADER: dict[str, Any] = {
+    "alias": "Idempotency-Key",
+    "min_length": 1,
+    "max_length": MAX_KEY_CHARS,
+    "pattern": "^[ -~]+$",
+}

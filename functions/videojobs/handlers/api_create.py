@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from videojobs.handlers.api_common import (
+    IDEMPOTENCY_KEY_HEADER,
     VideoId,
     checked_job_id,
     header,
@@ -29,7 +30,7 @@ from videojobs.handlers.api_common import (
 from videojobs.handlers.api_openapi import answers, links, ok, request_body
 from videojobs.handlers.multipart import FormPart, parse_form_data
 from videojobs.logic.create_job import create_job, remix_job
-from videojobs.logic.idempotency import MAX_KEY_CHARS, IdempotencyKey, checked_key
+from videojobs.logic.idempotency import IdempotencyKey, checked_key
 from videojobs.logic.reference_image import MAX_INPUT_REFERENCE_BYTES
 from videojobs.logic.video_view import video_resource
 from videojobs.models.api import CreateVideoBody, RemixVideoBody, UploadedImage, VideoResource
@@ -115,10 +116,7 @@ def request_fields(event: APIGatewayProxyEvent) -> tuple[dict[str, Any], Uploade
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=MAX_KEY_CHARS,
-        pattern="^[ -~]+$",
+        **IDEMPOTENCY_KEY_HEADER,
         description=(
             "Makes retries safe for 24 hours: the same key and body return the same job and "
             "create one provider video; the same key with another body is a 409."

@@ -637,28 +637,31 @@ def store_slot_token(job_id: str, task_token: str) -> str:
     return created_key(job)
 
 
-def slot_token(job_id: str) -> str | None:
-    """The token of the job's latest wait for a slot (consistent read), if it ever parked."""
+def _read_one(job_id: str, attribute: str) -> str | None:
+    """One attribute of a job (consistent read): None if the job or the attribute is absent."""
     item = (
         _table()
-        .get_item(Key={"job_id": job_id}, ProjectionExpression="slot_token", ConsistentRead=True)
+        .get_item(
+            Key={"job_id": job_id},
+            ProjectionExpression="#a",
+            ExpressionAttributeNames={"#a": attribute},
+            ConsistentRead=True,
+        )
         .get("Item")
         or {}
     )
-    token = item.get("slot_token")
-    return str(token) if token is not None else None
+    value = item.get(attribute)
+    return str(value) if value is not None else None
+
+
+def slot_token(job_id: str) -> str | None:
+    """The token of the job's latest wait for a slot (consistent read), if it ever parked."""
+    return _read_one(job_id, "slot_token")
 
 
 def arrival(job_id: str) -> str | None:
     """The job's ``created_key``, its place in the line for a slot (None: no such job)."""
-    item = (
-        _table()
-        .get_item(Key={"job_id": job_id}, ProjectionExpression="created_key", ConsistentRead=True)
-        .get("Item")
-        or {}
-    )
-    key = item.get("created_key")
-    return str(key) if key is not None else None
+    return _read_one(job_id, "created_key")
 
 
 def record_assets(job_id: str, assets: Mapping[ContentVariant, StoredAsset]) -> Job:
